@@ -1,0 +1,56 @@
+"""The video input layer: PTS-exact decoding, shared samplers, subtitles, a writer.
+
+`import kangaroo.video` does not import torch.
+"""
+
+from .clip import StreamInfo, VideoClip, VideoInfo
+from .decode import DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_PIXELS, load_video, probe
+from .errors import (
+    InvalidSamplingError,
+    NoVideoStreamError,
+    UnsupportedFormatError,
+    VideoDecodeError,
+    VideoError,
+    VideoNotFoundError,
+    VideoTimeoutError,
+    VideoTooLargeError,
+)
+from .sampling import (
+    INSTRUCTION_TUNING_RULE,
+    LONG_VIDEO_TUNING_RULE,
+    DynamicFrameRule,
+    dynamic_frame_count,
+    fps_times,
+    frames_shown_at,
+    sample_times,
+    uniform_times,
+)
+from .writer import VideoWriter, write_video
+
+__all__ = [
+    "DEFAULT_MAX_OUTPUT_BYTES",
+    "DEFAULT_MAX_PIXELS",
+    "INSTRUCTION_TUNING_RULE",
+    "LONG_VIDEO_TUNING_RULE",
+    "DynamicFrameRule",
+    "InvalidSamplingError",
+    "NoVideoStreamError",
+    "StreamInfo",
+    "UnsupportedFormatError",
+    "VideoClip",
+    "VideoDecodeError",
+    "VideoError",
+    "VideoInfo",
+    "VideoNotFoundError",
+    "VideoTimeoutError",
+    "VideoTooLargeError",
+    "VideoWriter",
+    "dynamic_frame_count",
+    "fps_times",
+    "frames_shown_at",
+    "load_video",
+    "probe",
+    "sample_times",
+    "uniform_times",
+    "write_video",
+]
