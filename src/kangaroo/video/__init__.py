@@ -7,6 +7,7 @@ from .clip import StreamInfo, VideoClip, VideoInfo
 from .decode import DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_PIXELS, load_video, probe
 from .errors import (
     InvalidSamplingError,
+    SubtitleError,
     NoVideoStreamError,
     UnsupportedFormatError,
     VideoDecodeError,
@@ -25,6 +26,7 @@ from .sampling import (
     sample_times,
     uniform_times,
 )
+from .subtitles import SubtitleLine, Subtitles, load_subtitles
 from .writer import VideoWriter, write_video
 
 __all__ = [
@@ -36,6 +38,9 @@ __all__ = [
     "InvalidSamplingError",
     "NoVideoStreamError",
     "StreamInfo",
+    "SubtitleError",
+    "SubtitleLine",
+    "Subtitles",
     "UnsupportedFormatError",
     "VideoClip",
     "VideoDecodeError",
@@ -48,6 +53,7 @@ __all__ = [
     "dynamic_frame_count",
     "fps_times",
     "frames_shown_at",
+    "load_subtitles",
     "load_video",
     "probe",
     "sample_times",

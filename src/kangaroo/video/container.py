@@ -167,16 +167,27 @@ def _check_deadline(deadline: float | None, path: str) -> None:
         raise VideoTimeoutError(path, "decoding exceeded the time limit")
 
 
-def keyframe_dts(stream: av.video.stream.VideoStream) -> np.ndarray | None:
-    """Decode timestamps of keyframes from the container's own index (MP4/MOV/MKV cues), or None."""
+def indexed_keyframes(stream: av.video.stream.VideoStream, first_pts: int) -> np.ndarray | None:
+    """Estimated presentation ticks of keyframes from the container's own index, or None.
+
+    MP4/MOV index decode timestamps, MKV cues presentation ones; shifting the index so that its
+    first keyframe sits at the stream's first pts makes both read as presentation times (exact
+    for the usual constant B-frame delay). Used only to plan seeks, never as returned timestamps.
+    """
     entries = stream.index_entries
     if entries is None or len(entries) == 0:
         return None
-    keys = [e.timestamp for e in entries if e.is_keyframe]
-    return np.asarray(keys, dtype=np.int64) if keys else None
+    keys = np.asarray([e.timestamp for e in entries if e.is_keyframe], dtype=np.int64)
+    if len(keys) == 0:
+        return None
+    return np.sort(keys + max(0, first_pts - int(keys.min())))
 
 
 FrameSink = Callable[[int, av.VideoFrame], None]
+
+# Decoders that read ``skip_frame`` for every packet, so non-reference frames can be dropped on the
+# way to a target. Others (libdav1d reads it once, at open) always decode everything.
+PER_PACKET_SKIP_CODECS = frozenset({"h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4"})
 
 
 class TargetDecoder:
@@ -204,7 +215,7 @@ class TargetDecoder:
         self.ctx.thread_count = threads
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         self.frame_ticks = max(1, round(1 / (Fraction(rate) * timeline.time_base))) if rate else 1
-        self.keyframes = keyframe_dts(stream)
+        self.keyframes = indexed_keyframes(stream, timeline.first_pts)
         self.packets_decoded = 0
         self._fresh = True  # nothing read since the container was opened
         self._target = 0  # ticks of the target being decoded towards
@@ -213,12 +224,13 @@ class TargetDecoder:
     def decode_exact(self, targets: np.ndarray, sink: FrameSink) -> None:
         """Call ``sink(i, frame)`` with the frame shown at ``targets[i]`` for every i (ascending)."""
         self.ctx.thread_type = "AUTO"
-        k, allow_skip = 0, True
+        can_skip = self.ctx.name in PER_PACKET_SKIP_CODECS
+        k, allow_skip = 0, can_skip
         while k < len(targets):
             reached = self._run_exact(targets, k, sink, allow_skip)
             if reached == k and not allow_skip:
                 raise VideoDecodeError(self.path, f"no frame decodes at {self.timeline.seconds(targets[k]):.3f} s")
-            allow_skip = reached > k  # no progress: retry this target without dropping frames
+            allow_skip = can_skip and reached > k  # no progress: retry this target without dropping
             k = reached
 
     def _run_exact(self, targets: np.ndarray, k: int, sink: FrameSink, allow_skip: bool) -> int:
@@ -228,16 +240,14 @@ class TargetDecoder:
         for _attempt in range(12):
             landed = self._seek(seek_to, k, targets)
             prev: av.VideoFrame | None = None
-            dropped: set[int] = set()
-            last_dts: int | None = None
+            unseen: set[int] = set()  # pts of packets sent whose frame has not come out
             too_late = False
             self._target = int(targets[k])
-            for frame, dts in self._frames(allow_skip, dropped):
-                if dts is not None:
-                    last_dts = dts
+            for frame in self._frames(allow_skip, unseen):
                 if frame is None:
                     continue
-                dropped.discard(frame.pts)
+                unseen.discard(frame.pts)
+                k_before = k
                 while k < n and frame.pts > targets[k]:
                     if prev is None:
                         if landed and frame.pts > self.timeline.first_pts:
@@ -245,7 +255,7 @@ class TargetDecoder:
                             break
                         sink(k, frame)  # target before the stream's first frame
                     else:
-                        if any(prev.pts < d <= targets[k] for d in dropped):
+                        if allow_skip and any(prev.pts < u <= targets[k] for u in unseen):
                             return k  # the shown frame was dropped: caller retries without dropping
                         sink(k, prev)
                     k += 1
@@ -256,7 +266,7 @@ class TargetDecoder:
                 prev = frame
                 if k == n:
                     return k
-                if k > 0 and self._should_seek(last_dts, frame.pts, int(targets[k])):
+                if k > k_before and self._should_seek(frame.pts, int(targets[k])):
                     return k
             else:  # end of stream: the last frame stays on screen, up to a tolerance
                 if prev is None:
@@ -276,24 +286,26 @@ class TargetDecoder:
                 return k
         raise VideoDecodeError(self.path, "seeking never reached the requested time")
 
-    def _frames(self, allow_skip: bool, dropped: set[int]) -> Iterator[tuple[av.VideoFrame | None, int | None]]:
-        """Yield ``(frame | None, packet_dts)`` while demuxing; non-reference frames well before the
-        current target (``self._target``) are dropped by FFmpeg (their pts go into ``dropped``)."""
+    def _frames(self, allow_skip: bool, unseen: set[int]) -> Iterator[av.VideoFrame | None]:
+        """Yield decoded frames (``None`` after a packet that gave none) while demuxing. Non-reference
+        frames well before the current target (``self._target``) are dropped by FFmpeg; every packet's
+        pts goes into ``unseen`` so the caller can tell when a frame it needed never came out."""
         try:
             for packet in self.container.demux(self.stream):
                 _check_deadline(self.deadline, self.path)
                 if allow_skip and packet.pts is not None and packet.pts + self.frame_ticks <= self._target:
                     self.ctx.skip_frame = "NONREF"
-                    dropped.add(packet.pts)
                 else:
                     self.ctx.skip_frame = "DEFAULT"
+                if packet.pts is not None:
+                    unseen.add(packet.pts)
                 self.packets_decoded += 1
                 frames = self.ctx.decode(packet)
                 if not frames:
-                    yield None, packet.dts
+                    yield None
                 for frame in frames:
                     if frame.pts is not None:
-                        yield frame, packet.dts
+                        yield frame
         except av.error.FFmpegError as exc:
             raise VideoDecodeError(self.path, f"decoding failed: {exc}") from None
         finally:
@@ -324,12 +336,12 @@ class TargetDecoder:
         declared = self.timeline.duration or 0.0
         return max(second, 0.02 * declared * second)
 
-    def _should_seek(self, last_dts: int | None, position: int, target: int) -> bool:
+    def _should_seek(self, position: int, target: int) -> bool:
         """Whether jumping to the keyframe before ``target`` beats decoding on from ``position``."""
         if target <= position:
             return False
-        if self.keyframes is not None and last_dts is not None:
-            upcoming = np.searchsorted(self.keyframes, last_dts, side="right")
+        if self.keyframes is not None:
+            upcoming = np.searchsorted(self.keyframes, position, side="right")
             return upcoming < len(self.keyframes) and self.keyframes[upcoming] <= target
         return target - position > 2 * round(1 / float(self.timeline.time_base))  # > 2 s: seek
 

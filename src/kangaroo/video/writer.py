@@ -53,7 +53,7 @@ class VideoWriter:
         self.path = Path(path)
         default_codec, default_pix = DEFAULT_CODECS.get(self.path.suffix.lower(), ("libx264", "yuv420p"))
         self._rate = Fraction(fps).limit_denominator(1001)
-        self._time_base = Fraction(1, 90000) if self.path.suffix.lower() != ".gif" else Fraction(1, 100)
+        self._time_base = _time_base_for(self.path.suffix.lower(), codec or default_codec, self._rate)
         self._container = av.open(str(self.path), mode="w")
         try:
             stream = self._container.add_stream(codec or default_codec, rate=self._rate)
@@ -114,6 +114,16 @@ class VideoWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _time_base_for(suffix: str, codec: str, rate: Fraction) -> Fraction:
+    """90 kHz ticks, except where the format needs coarser ones (GIF counts centiseconds; AVI and
+    MPEG-4 Part 2 tick once per frame)."""
+    if suffix == ".gif":
+        return Fraction(1, 100)
+    if suffix == ".avi" or codec == "mpeg4":
+        return 1 / rate
+    return Fraction(1, 90000)
 
 
 def write_video(
