@@ -7,8 +7,8 @@ from .clip import StreamInfo, VideoClip, VideoInfo
 from .decode import DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_PIXELS, load_video, probe
 from .errors import (
     InvalidSamplingError,
-    SubtitleError,
     NoVideoStreamError,
+    SubtitleError,
     UnsupportedFormatError,
     VideoDecodeError,
     VideoError,
