@@ -230,9 +230,9 @@ def _load_image(p: Path, sampler: _Sampler, max_pixels, **fit) -> VideoClip:
 
 
 def _load_folder(folder: Path, sampler: _Sampler, source_fps, max_pixels, progress, **fit) -> VideoClip:
+    files = list_frame_files(folder)
     if source_fps is None or not source_fps > 0:
         raise InvalidSamplingError(folder, "a folder of frames needs source_fps (its frame rate, > 0)")
-    files = list_frame_files(folder)
     frame_times = np.arange(len(files), dtype=np.float64) / source_fps
     duration = len(files) / source_fps
     lo, hi = sampler.bounds(duration)

@@ -32,7 +32,8 @@ class VideoWriter:
     ``fps`` sets the nominal rate; ``write(frame, timestamp=t)`` places a frame at ``t`` seconds
     (timestamps must increase), otherwise frames follow each other at ``1/fps``.
     ``gop`` and ``bframes`` shape the stream like a typical web video (keyframe interval,
-    B-frames); ``rotation`` stores a display rotation (degrees counter-clockwise).
+    B-frames); ``rotation`` stores a display rotation (degrees counter-clockwise); ``options`` go to
+    the encoder, ``container_options`` to the muxer (e.g. ``{"movflags": "+faststart"}``).
     """
 
     def __init__(
@@ -49,12 +50,13 @@ class VideoWriter:
         crf: int | None = None,
         rotation: int = 0,
         options: dict[str, str] | None = None,
+        container_options: dict[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
         default_codec, default_pix = DEFAULT_CODECS.get(self.path.suffix.lower(), ("libx264", "yuv420p"))
         self._rate = Fraction(fps).limit_denominator(1001)
         self._time_base = _time_base_for(self.path.suffix.lower(), codec or default_codec, self._rate)
-        self._container = av.open(str(self.path), mode="w")
+        self._container = av.open(str(self.path), mode="w", options=container_options or {})
         try:
             stream = self._container.add_stream(codec or default_codec, rate=self._rate)
             stream.width, stream.height = width, height

@@ -45,7 +45,12 @@ def test_clock_corner_changes_every_frame_and_output_is_deterministic(tmp_path: 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"size": (127, 96)}, "even"), ({"size": (32, 32)}, "64x64"), ({"fps": 0}, "fps"), ({"duration": 0.01}, "no frames")],
+    [
+        ({"size": (127, 96)}, "even"),
+        ({"size": (32, 32)}, "64x64"),
+        ({"fps": 0}, "fps"),
+        ({"duration": 0.01}, "no frames"),
+    ],
 )
 def test_rejects_bad_arguments(tmp_path: Path, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
