@@ -349,6 +349,7 @@ class TargetDecoder:
     def decode_keyframes(self, targets: np.ndarray, sink: FrameSink) -> None:
         """Call ``sink(i, frame)`` with the keyframe nearest ``targets[i]`` (its real pts)."""
         self.ctx.thread_type = "SLICE"  # one frame per seek: frame threading only adds latency
+        self.ctx.skip_frame = "DEFAULT"
         seek_points = self._keyframe_seek_points(targets)
         cache: dict[int, av.VideoFrame] = {}
         for i, point in enumerate(seek_points):
@@ -371,23 +372,23 @@ class TargetDecoder:
         return np.where(use_before, keys[before], keys[after])
 
     def _first_keyframe_from(self, point: int) -> av.VideoFrame:
+        """Seek, then decode the first keyframe packet alone and drain the decoder, so it comes out
+        at once instead of waiting for the reorder delay to fill with later keyframes."""
         self._fresh = False
         try:
             self.container.seek(max(point, self.timeline.first_pts), stream=self.stream, backward=True)
-        except av.error.FFmpegError as exc:
-            raise VideoDecodeError(self.path, f"cannot seek: {exc}") from None
-        self.ctx.skip_frame = "NONKEY"
-        try:
             for packet in self.container.demux(self.stream):
                 _check_deadline(self.deadline, self.path)
+                if not packet.is_keyframe or packet.size == 0:
+                    continue
                 self.packets_decoded += 1
-                for frame in self.ctx.decode(packet):
+                frames = [*self.ctx.decode(packet), *self.ctx.decode(None)]
+                self.ctx.flush_buffers()
+                for frame in frames:
                     if frame.pts is not None:
                         return frame
         except av.error.FFmpegError as exc:
             raise VideoDecodeError(self.path, f"decoding failed: {exc}") from None
-        finally:
-            self.ctx.skip_frame = "DEFAULT"
         raise VideoDecodeError(self.path, f"no keyframe decodes at or after {self.timeline.seconds(point):.3f} s")
 
 

@@ -44,7 +44,9 @@ class FrameBuffer:
                 f"{count} frames of {width}x{height} need {needed / 2**20:.0f} MiB, over the "
                 f"{max_output_bytes / 2**20:.0f} MiB output budget (lower the frame count or size)",
             )
-        self.frames = np.full((count, height, width, 3), pad_value, dtype=np.uint8)
+        shape = (count, height, width, 3)  # (T, H, W, 3)
+        # zeros come from calloc: pages are touched only when frames are written
+        self.frames = np.zeros(shape, np.uint8) if pad_value == 0 else np.full(shape, pad_value, np.uint8)
         self._geometry: dict[tuple[int, int], Geometry] = {}
 
     def geometry(self, shown_width: int, shown_height: int) -> Geometry:

@@ -180,3 +180,17 @@ def test_folder_needs_its_frame_rate(tmp_path):
 
     Image.fromarray(frame_for(0, 8, 8)).save(tmp_path / "0.png")
     _expect(InvalidSamplingError, tmp_path)
+
+
+@pytest.mark.slow
+def test_isolation_survives_a_hang_inside_ffmpeg(tmp_path):
+    """Opening a FIFO with no writer blocks inside FFmpeg forever; the subprocess is killed."""
+    import os
+    import time
+
+    fifo = tmp_path / "stuck.mp4"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    err = _expect(VideoTimeoutError, fifo, isolate=True, timeout=2)
+    assert "time limit" in err.cause
+    assert time.monotonic() - started < 30

@@ -50,8 +50,9 @@ def test_clock_corner_changes_every_frame_and_output_is_deterministic(tmp_path: 
         ({"size": (32, 32)}, "64x64"),
         ({"fps": 0}, "fps"),
         ({"duration": 0.01}, "no frames"),
+        ({"path": "x.webm"}, "H.264"),
     ],
 )
 def test_rejects_bad_arguments(tmp_path: Path, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        make_sample_video(tmp_path / "x.mp4", **kwargs)
+        make_sample_video(tmp_path / kwargs.pop("path", "x.mp4"), **kwargs)
