@@ -236,7 +236,7 @@ class TargetDecoder:
     def _run_exact(self, targets: np.ndarray, k: int, sink: FrameSink, allow_skip: bool) -> int:
         """One seek-and-run pass from ``targets[k]``; returns the index of the first target left."""
         n = len(targets)
-        seek_to = int(targets[k])
+        seek_to, backoff = int(targets[k]), self.frame_ticks
         for _attempt in range(12):
             landed = self._seek(seek_to, k, targets)
             prev: av.VideoFrame | None = None
@@ -260,8 +260,8 @@ class TargetDecoder:
                         sink(k, prev)
                     k += 1
                     self._target = int(targets[min(k, n - 1)])
-                if too_late:
-                    seek_to = min(seek_to, frame.pts) - 1
+                if too_late:  # e.g. open-GOP leading frames drop after a seek: go back further each time
+                    seek_to, backoff = min(seek_to, frame.pts) - backoff, backoff * 4
                     break
                 prev = frame
                 if k == n:

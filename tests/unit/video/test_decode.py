@@ -233,3 +233,24 @@ def test_probe_reports_stream_facts(bframe_video):
     assert info.average_fps == pytest.approx(25.0) and info.is_vfr is False
     assert info.duration == pytest.approx(10.0) and info.rotation == 0
     assert info.to_dict()["streams"][0]["type"] == "video"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(gop=30, bframes=3, options={"x264-params": "open-gop=1:scenecut=0"}),
+        dict(gop=12, bframes=0),
+        dict(codec="libx265", gop=24, bframes=4, options={"x265-params": "log-level=none:open-gop=1"}),
+    ],
+    ids=["h264-open-gop", "h264-no-bframes", "hevc-open-gop"],
+)
+def test_exact_seek_matches_ground_truth_on_hard_gop_structures(tmp_path, options):
+    path = write_indexed(tmp_path / "gop.mp4", 300, fps=30, **options)
+    frame_times = np.arange(300) / 30
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        lo = float(rng.uniform(0, 8))
+        clip = load_video(path, num_frames=int(rng.integers(3, 25)), start=lo, end=float(rng.uniform(lo + 0.5, 10)))
+        expected = shown_at(frame_times, clip.target_times)
+        np.testing.assert_array_equal(frame_ids(clip.frames), expected)
+        np.testing.assert_allclose(clip.timestamps, frame_times[expected], atol=1e-6)

@@ -54,5 +54,6 @@ def test_clock_corner_changes_every_frame_and_output_is_deterministic(tmp_path: 
     ],
 )
 def test_rejects_bad_arguments(tmp_path: Path, kwargs: dict, match: str) -> None:
+    args = dict(kwargs)
     with pytest.raises(ValueError, match=match):
-        make_sample_video(tmp_path / kwargs.pop("path", "x.mp4"), **kwargs)
+        make_sample_video(tmp_path / args.pop("path", "x.mp4"), **args)
