@@ -110,9 +110,26 @@ def stream_timeline(container: av.container.InputContainer, stream: av.video.str
     end = None
     if stream.duration:
         end = first + stream.duration
-    elif container.duration:
-        end = origin + math.floor(Fraction(container.duration, 1_000_000) / tb)
+    else:  # MKV/WebM declare no per-stream length, and their segment length counts from 0, not the start
+        guess = origin + math.floor(Fraction(container.duration, 1_000_000) / tb) if container.duration else 2**53
+        end = _end_from_tail(container, stream, guess, first)
     return Timeline(tb, origin, first, end)
+
+
+def _end_from_tail(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                   guess: int, first: int) -> int | None:
+    """Ticks where the last frame stops showing, read from the packets after the last keyframe
+    (one seek and a few packets, nothing decoded). Leaves the container at the start."""
+    end = None
+    try:
+        container.seek(guess, stream=stream, backward=True)
+        for packet in container.demux(stream):
+            if packet.pts is not None and packet.size:
+                end = max(end or packet.pts, packet.pts + max(packet.duration or 0, 1))
+        container.seek(first, stream=stream, backward=True)
+    except av.error.FFmpegError:
+        return None
+    return end
 
 
 @dataclass

@@ -152,8 +152,9 @@ class _Sampler:
             raise InvalidSamplingError(self.path, str(exc)) from None
 
     def times(self, lo: float, hi: float) -> np.ndarray:
+        num_frames = self.max_frames if self.every_frame else self.num_frames
         try:
-            return sample_times(lo, hi, sampling=self.sampling, num_frames=self.num_frames, fps=self.fps,
+            return sample_times(lo, hi, sampling=self.sampling, num_frames=num_frames, fps=self.fps,
                                 max_frames=self.max_frames, rule=self.rule)
         except ValueError as exc:
             raise InvalidSamplingError(self.path, str(exc)) from None
@@ -172,19 +173,17 @@ def _load_container(path, sampler: _Sampler, seek, max_pixels, deadline, threads
             container.seek(timeline.first_pts, stream=stream, backward=True)
         duration = timeline.duration if timeline.duration is not None else float(timeline.seconds(index.end))
         lo, hi = sampler.bounds(duration)
+        inside = None
         if sampler.every_frame:
             shown = timeline.seconds(index.pts)
             inside = index.pts[(shown >= lo) & (shown < hi)]
             if len(inside) == 0:
                 inside = index.pts[frames_shown_at(shown, np.array([lo]))]
-            targets_ticks = inside
-            target_times = timeline.seconds(inside)
-        else:
+        if inside is not None and (sampler.max_frames is None or len(inside) <= sampler.max_frames):
+            targets_ticks, target_times = inside, timeline.seconds(inside)
+        else:  # a count was asked for, or every frame would exceed max_frames: uniform over the clip
             target_times = sampler.times(lo, hi)
             targets_ticks = timeline.ticks(target_times)
-        if sampler.max_frames is not None and sampler.every_frame and len(targets_ticks) > sampler.max_frames:
-            raise InvalidSamplingError(path, f"the clip has {len(targets_ticks)} frames, over max_frames="
-                                             f"{sampler.max_frames}; give num_frames or another sampling")
         rotation = declared_rotation(container)
         pixel_aspect = Fraction(stream.sample_aspect_ratio or 1) or Fraction(1)
         shown = (max(1, round(ctx.width * pixel_aspect)), ctx.height)
@@ -236,9 +235,8 @@ def _load_folder(folder: Path, sampler: _Sampler, source_fps, max_pixels, progre
     frame_times = np.arange(len(files), dtype=np.float64) / source_fps
     duration = len(files) / source_fps
     lo, hi = sampler.bounds(duration)
-    if sampler.every_frame:
-        target_times = frame_times[(frame_times >= lo) & (frame_times < hi)]
-    else:
+    target_times = frame_times[(frame_times >= lo) & (frame_times < hi)]
+    if not sampler.every_frame or (sampler.max_frames is not None and len(target_times) > sampler.max_frames):
         target_times = sampler.times(lo, hi)
     picked = frames_shown_at(frame_times, target_times)
     first = open_image(files[picked[0]], max_pixels)

@@ -16,6 +16,8 @@ from PIL import Image, ImageDraw, ImageFont
 from kangaroo.video.contact_sheet import format_timestamp
 from kangaroo.video.writer import VideoWriter
 
+H264_SUFFIXES = (".mp4", ".mov", ".mkv")
+
 
 def make_sample_video(
     path: str | os.PathLike[str],
@@ -23,12 +25,16 @@ def make_sample_video(
     fps: float = 24,
     size: tuple[int, int] = (640, 360),
 ) -> Path:
-    """Render ``duration`` seconds at ``fps`` and ``size = (width, height)`` to an H.264 file at ``path``.
+    """Render ``duration`` seconds at ``fps`` and ``size = (width, height)`` to an H.264 file at ``path``
+    (``.mp4``, ``.mov`` or ``.mkv``).
 
     Frame ``i`` is presented at ``i / fps`` seconds and shows that time. The stream has a keyframe
     every 2 seconds and B-frames, like a typical web video. The file appears atomically (written
     under a temporary name, then renamed). Raises ``ValueError`` on a bad argument.
     """
+    path = Path(path)
+    if path.suffix.lower() not in H264_SUFFIXES:
+        raise ValueError(f"the sample video is H.264: name it {' / '.join(H264_SUFFIXES)}, got {path.name!r}")
     width, height = size
     if width < 64 or height < 64 or width % 2 or height % 2:
         raise ValueError(f"size must be even and at least 64x64 (H.264, 4:2:0), got {width}x{height}")
@@ -38,22 +44,21 @@ def make_sample_video(
     if count < 1:
         raise ValueError(f"duration {duration} s at {fps} fps gives no frames")
 
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_name = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix or '.mp4'}")
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
     try:
         renderer = _SampleRenderer(width, height, count)
         gop = max(1, round(2 * fps))
         # "veryfast" keeps the demo quick; the stream still has B-frames and a regular GOP.
         with VideoWriter(
-            tmp_name, width, height, fps, gop=gop, bframes=2, crf=23, options={"preset": "veryfast"}
+            partial, width, height, fps, gop=gop, bframes=2, crf=23, options={"preset": "veryfast"}
         ) as writer:
             for i in range(count):
                 t = i / fps
                 writer.write(renderer.render(i, t), timestamp=t)
-        os.replace(tmp_name, path)
+        os.replace(partial, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         raise
     return path
 

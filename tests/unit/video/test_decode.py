@@ -90,9 +90,11 @@ def test_variable_frame_rate_timestamps_come_from_pts(tmp_path):
     np.testing.assert_allclose(sampled.timestamps, times[expected], atol=1e-3)
 
 
-def test_stream_starting_late_is_on_the_players_clock(tmp_path):
+@pytest.mark.parametrize("name", ["late.mp4", "late.mkv", "late.webm"])
+def test_stream_starting_late_is_on_the_players_clock(tmp_path, name):
     times = 1.5 + np.arange(50) / 10
-    path = write_indexed(tmp_path / "late.mp4", times=list(times), fps=10, gop=10)
+    codec = {"codec": "libvpx-vp9"} if name.endswith(".webm") else {}
+    path = write_indexed(tmp_path / name, times=list(times), fps=10, gop=10, **codec)
     assert probe(path).start_time == pytest.approx(1.5)
     clip = load_video(path, num_frames=5)
     assert clip.duration == pytest.approx(5.0, abs=0.01)
@@ -254,3 +256,9 @@ def test_exact_seek_matches_ground_truth_on_hard_gop_structures(tmp_path, option
         expected = shown_at(frame_times, clip.target_times)
         np.testing.assert_array_equal(frame_ids(clip.frames), expected)
         np.testing.assert_allclose(clip.timestamps, frame_times[expected], atol=1e-6)
+
+
+def test_every_frame_above_max_frames_resamples_uniformly(bframe_video):
+    clip = load_video(bframe_video, max_frames=10)
+    np.testing.assert_allclose(clip.target_times, uniform_times(0, 10.0, 10))
+    np.testing.assert_array_equal(frame_ids(clip.frames), shown_at(np.arange(250) / 25, clip.target_times))

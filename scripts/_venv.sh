@@ -1,0 +1,31 @@
+# shellcheck shell=bash
+# Sourced by scripts/demo and scripts/test: cd to the repository root and make sure .venv exists
+# with kangaroo installed (editable, with the dev extras). The install is skipped while the stamp
+# in .venv matches pyproject.toml's sha256, so later runs start at once.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+VENV="$ROOT/.venv"
+STAMP="$VENV/.kangaroo-installed"
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        echo "kangaroo needs Python 3.11 or newer; set PYTHON=/path/to/python3.11" >&2
+        exit 1
+    fi
+    echo "Creating $VENV" >&2
+    "$PYTHON" -m venv "$VENV"
+fi
+
+want="$("$VENV/bin/python" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' pyproject.toml)"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
+    echo "Installing kangaroo into $VENV" >&2
+    # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+    "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
+    "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+    echo "$want" > "$STAMP"
+fi

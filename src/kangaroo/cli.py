@@ -1,0 +1,398 @@
+"""The ``kangaroo`` command line: inspect videos and sample frames with exact timestamps.
+
+Heavy modules (PyAV, numpy, Pillow) are imported inside the commands, so ``kangaroo --help``
+stays quick. Bad input (a `VideoError`, a bad argument, an unwritable path) is reported in one
+red line on stderr with exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from kangaroo import __version__
+
+if TYPE_CHECKING:
+    from kangaroo.video import VideoClip, VideoInfo
+
+DEFAULT_NUM_FRAMES = 16
+MANIFEST_NAME = "frames.json"
+CONTACT_SHEET_NAME = "contact_sheet.png"
+FRAME_NAME_RE = re.compile(r"frame_\d+_t-?[\d.]+s\.jpg")
+
+app = typer.Typer(
+    name="kangaroo",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+)
+# soft_wrap: long paths stay on one line (tables still fit the terminal).
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+class Sampling(enum.StrEnum):
+    """Frame sampling rules (`kangaroo.video.sampling.SAMPLING_NAMES`)."""
+
+    uniform = "uniform"
+    fps = "fps"
+    dynamic = "dynamic"
+
+
+class Aspect(enum.StrEnum):
+    """Aspect policies when resizing (`kangaroo.video.transforms.ASPECT_POLICIES`)."""
+
+    pad = "pad"
+    crop = "crop"
+    stretch = "stretch"
+
+
+class Seek(enum.StrEnum):
+    """Exact frames, or the nearest keyframes (faster, approximate)."""
+
+    exact = "exact"
+    keyframe = "keyframe"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"kangaroo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Show the version and exit.", is_eager=True, callback=_show_version),
+    ] = False,
+) -> None:
+    """kangaroo: long-context video understanding with video LLMs.
+
+    Decode videos with exact timestamps, sample frames, and inspect the result.
+    """
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn a `VideoError`, `ValueError` or `OSError` into one red line on stderr and exit code 2."""
+    from kangaroo.video import VideoError
+
+    try:
+        yield
+    except (VideoError, ValueError, OSError) as exc:
+        err_console.print(f"[bold red]error:[/] [red]{escape(str(exc))}[/]", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.command("probe")
+def probe_command(
+    video: Annotated[str, typer.Argument(help="Video file, GIF or image.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON.")] = False,
+    scan: Annotated[
+        bool,
+        typer.Option(
+            "--scan/--no-scan",
+            help="Read the packet index for frame count, keyframes and VFR (nothing is decoded); "
+            "--no-scan reads headers only.",
+        ),
+    ] = True,
+) -> None:
+    """Show a video's metadata: streams, codec, duration, frames, fps, keyframes, rotation, VFR.
+
+    Example: [bold]kangaroo probe clip.mp4 --json[/]
+    """
+    with _user_errors():
+        from kangaroo.video import probe
+
+        info = probe(video, scan=scan)
+        if as_json:
+            typer.echo(json.dumps(info.to_dict(), indent=2))
+        else:
+            _print_info(info)
+
+
+@app.command("frames")
+def frames_command(
+    video: Annotated[str, typer.Argument(help="Video file, GIF, image or folder of frames.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the JPEGs, contact sheet and manifest (created).")
+    ],
+    num_frames: Annotated[
+        int | None,
+        typer.Option(
+            "--num-frames", "-n", min=1, help=f"Frames for uniform sampling (default {DEFAULT_NUM_FRAMES})."
+        ),
+    ] = None,
+    sampling: Annotated[
+        Sampling | None,
+        typer.Option(help="Sampling rule (default: fps when --fps is given, else uniform)."),
+    ] = None,
+    fps: Annotated[float | None, typer.Option(help="Frames per second to sample (--sampling fps).")] = None,
+    max_frames: Annotated[int | None, typer.Option(min=1, help="Upper bound on the frame count.")] = None,
+    start: Annotated[
+        float | None, typer.Option(help="Clip start in seconds (default: the video's start).")
+    ] = None,
+    end: Annotated[float | None, typer.Option(help="Clip end in seconds (default: the video's end).")] = None,
+    size: Annotated[
+        str | None,
+        typer.Option(
+            help="Output size: 448 (square) or WIDTHxHEIGHT such as 640x360 (default: the source size)."
+        ),
+    ] = None,
+    aspect: Annotated[Aspect, typer.Option(help="How --size treats the aspect ratio.")] = Aspect.pad,
+    seek: Annotated[
+        Seek, typer.Option(help="exact frames, or the keyframe nearest each target.")
+    ] = Seek.exact,
+    source_fps: Annotated[
+        float | None, typer.Option(help="Frame rate of a folder of frames (gives their timestamps).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """Sample frames to JPEGs named by timestamp, plus a contact sheet and a frames.json manifest.
+
+    Examples: [bold]kangaroo frames clip.mp4 -n 16 -o out/[/] ·
+    [bold]kangaroo frames clip.mp4 --fps 1 --max-frames 64 --size 448 -o out/[/]
+    """
+    with _user_errors():
+        from kangaroo.video.transforms import parse_size
+
+        chosen = sampling or (Sampling.fps if fps is not None else Sampling.uniform)
+        if chosen is not Sampling.uniform and num_frames is not None:
+            raise ValueError(f"--num-frames applies to --sampling uniform, not {chosen}; use --max-frames")
+        if chosen is not Sampling.fps and fps is not None:
+            raise ValueError(f"--fps applies to --sampling fps, not {chosen}")
+        if chosen is Sampling.uniform and num_frames is None:
+            num_frames = DEFAULT_NUM_FRAMES
+        out_size = parse_size(size)
+        args: dict[str, Any] = {
+            "num_frames": num_frames,
+            "sampling": str(chosen),
+            "fps": fps,
+            "max_frames": max_frames,
+            "start": start,
+            "end": end,
+            "size": out_size,
+            "seek": str(seek),
+            "aspect": str(aspect),
+            "source_fps": source_fps,
+        }
+        clip = _load_with_progress(video, args)
+        manifest = _write_frames(clip, out, args)
+        if as_json:
+            typer.echo(json.dumps(manifest, indent=2))
+        else:
+            _print_written(clip, out)
+
+
+@app.command("demo")
+def demo_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything the demo writes.")] = Path(
+        "kangaroo-demo"
+    ),
+    num_frames: Annotated[
+        int, typer.Option("--num-frames", "-n", min=1, help="Frames to sample.")
+    ] = DEFAULT_NUM_FRAMES,
+) -> None:
+    """Make a sample video, probe it, and sample frames with a contact sheet (needs no input).
+
+    The sample video shows its own clock in the corner; on the contact sheet each
+    clock should match the time written under its thumbnail.
+    """
+    with _user_errors():
+        from kangaroo.video import probe
+        from kangaroo.video.sample import make_sample_video
+
+        video = make_sample_video(out / "sample.mp4")
+        console.print(f"Made the sample video [bold]{escape(str(video))}[/]")
+        _print_info(probe(video))
+        args: dict[str, Any] = {"num_frames": num_frames, "sampling": "uniform"}
+        frames_dir = out / "frames"
+        clip = _load_with_progress(str(video), args)
+        _write_frames(clip, frames_dir, args)
+        _print_written(clip, frames_dir)
+        console.print(
+            f"Open [bold]{escape(str(frames_dir / CONTACT_SHEET_NAME))}[/]: the clock burned into each frame "
+            "matches the time written under it."
+        )
+
+
+def _load_with_progress(source: str, args: dict[str, Any]) -> VideoClip:
+    """`load_video` with ``args`` (None values left to its defaults), showing a progress bar on stderr."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from kangaroo.video import load_video
+
+    kwargs = {key: value for key, value in args.items() if value is not None}
+    with Progress(
+        TextColumn("decoding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    ) as bar:
+        task = bar.add_task("decoding", total=None)
+        return load_video(
+            source, progress=lambda done, total: bar.update(task, completed=done, total=total), **kwargs
+        )
+
+
+def _frame_file_names(timestamps: Sequence[float]) -> list[str]:
+    """``frame_000_t00012.345s.jpg`` per timestamp: index and time zero-padded so names sort in time order."""
+    count = len(timestamps)
+    index_width = max(3, len(str(count - 1)))
+    time_width = max([9, *(len(f"{t:.3f}") for t in timestamps)])
+    return [f"frame_{i:0{index_width}d}_t{t:0{time_width}.3f}s.jpg" for i, t in enumerate(timestamps)]
+
+
+def _write_frames(clip: VideoClip, out: Path, args: dict[str, Any]) -> dict[str, Any]:
+    """Write the clip's JPEGs, contact sheet and manifest (last, atomically) to ``out``; return the manifest.
+
+    Frame files listed by an earlier manifest in ``out`` that this run does not rewrite are removed.
+    """
+    from PIL import Image
+
+    from kangaroo.video.contact_sheet import make_contact_sheet
+
+    out.mkdir(parents=True, exist_ok=True)
+    previous = _previous_frame_files(out)
+    names = _frame_file_names([float(t) for t in clip.timestamps])
+    for name, frame in zip(names, clip.frames, strict=True):
+        Image.fromarray(frame).save(out / name, quality=92)
+    make_contact_sheet(clip.frames, clip.timestamps).save(out / CONTACT_SHEET_NAME)
+    manifest = {
+        "source": clip.source,
+        "duration": clip.duration,
+        "frame_size": list(clip.frame_size),
+        "output_size": [int(clip.frames.shape[2]), int(clip.frames.shape[1])],
+        "start": clip.start,
+        "end": clip.end,
+        "sampling": args,
+        "timestamps": [float(t) for t in clip.timestamps],
+        "target_times": [float(t) for t in clip.target_times],
+        "files": names,
+        "contact_sheet": CONTACT_SHEET_NAME,
+        "kangaroo_version": __version__,
+    }
+    tmp = out / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, out / MANIFEST_NAME)
+    for stale in previous - set(names):
+        (out / stale).unlink(missing_ok=True)
+    return manifest
+
+
+def _previous_frame_files(out: Path) -> set[str]:
+    """Frame file names an earlier run recorded in ``out``'s manifest (only names this command writes)."""
+    try:
+        files = json.loads((out / MANIFEST_NAME).read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {name for name in files if isinstance(name, str) and FRAME_NAME_RE.fullmatch(name)}
+
+
+def _print_written(clip: VideoClip, out: Path) -> None:
+    from kangaroo.video.contact_sheet import format_timestamp
+
+    count, height, width = clip.frames.shape[:3]
+    span = f"{format_timestamp(float(clip.timestamps[0]))} to {format_timestamp(float(clip.timestamps[-1]))}"
+    console.print(
+        f"Wrote {count} frame{'s' if count != 1 else ''} ({width}x{height}, {span}) to [bold]{escape(str(out))}[/]"
+    )
+    console.print(f"  contact sheet  {escape(str(out / CONTACT_SHEET_NAME))}")
+    console.print(f"  manifest       {escape(str(out / MANIFEST_NAME))}")
+
+
+def _print_info(info: VideoInfo) -> None:
+    """The probe result as two rich tables: the video stream, then every stream of the container."""
+    from rich.table import Table
+
+    from kangaroo.video.contact_sheet import format_timestamp
+
+    not_scanned = Text("not scanned (drop --no-scan)", style="dim")
+    size = f"{info.display_width}x{info.display_height}"
+    if (info.display_width, info.display_height) != (info.width, info.height):
+        size += f" (coded {info.width}x{info.height})"
+    keyframes: str | Text = not_scanned
+    if info.keyframe_count is not None:
+        keyframes = f"{info.keyframe_count}"
+        if info.keyframe_interval is not None:
+            keyframes += f", every {info.keyframe_interval:.3f} s"
+        if info.keyframe_interval_frames is not None:
+            keyframes += f" ({info.keyframe_interval_frames:.1f} frames)"
+    rows: list[tuple[str, str | Text]] = [
+        ("format", info.format),
+        ("file size", _human_bytes(info.size_bytes)),
+        ("duration", f"{info.duration:.3f} s ({format_timestamp(max(info.duration, 0.0))})"),
+        ("start time", f"{info.start_time:.3f} s"),
+        ("codec", info.codec + (f" ({info.profile})" if info.profile else "")),
+        ("pixel format", info.pix_fmt or "unknown"),
+        ("frame size", size),
+        ("rotation", f"{info.rotation}°"),
+        ("average fps", f"{info.average_fps:.3f}" if info.average_fps else "unknown"),
+        ("frames", str(info.frame_count) if info.frame_count is not None else not_scanned),
+        ("keyframes", keyframes),
+        (
+            "frame rate",
+            not_scanned if info.is_vfr is None else ("variable (VFR)" if info.is_vfr else "constant"),
+        ),
+        ("bit rate", f"{info.bit_rate / 1000:.0f} kb/s" if info.bit_rate else "unknown"),
+    ]
+    table = Table(title=Text(info.source), show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, Text(value) if isinstance(value, str) else value)
+    console.print(table)
+
+    streams = Table("#", "type", "codec", "duration", "language", title="streams", title_justify="left")
+    for stream in info.streams:
+        used = " ◀" if stream.index == info.video_stream else ""
+        duration = f"{stream.duration:.3f} s" if stream.duration is not None else ""
+        streams.add_row(
+            *(
+                Text(cell)
+                for cell in (
+                    str(stream.index),
+                    stream.type + used,
+                    stream.codec,
+                    duration,
+                    stream.language or "",
+                )
+            )
+        )
+    console.print(streams)
+
+
+def _human_bytes(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    value = count / 1024
+    for unit in ("KB", "MB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def main() -> None:
+    """Console entry point (``kangaroo``)."""
+    app(prog_name="kangaroo")
+
+
+if __name__ == "__main__":
+    main()
