@@ -1,0 +1,1 @@
+"""The Kangaroo model: vision encoder, temporal position embedding, patchify, projector, LLM."""
