@@ -1,0 +1,62 @@
+"""`KangarooConfig`: a vision tower config, a text (LLM) config and the video-specific settings."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from .layout import VideoTokenLayout
+
+
+class KangarooConfig(PreTrainedConfig):
+    """Configuration of `KangarooForCausalLM`.
+
+    ``vision_config`` is any transformers vision-tower config (CLIP or SigLIP vision model);
+    ``text_config`` any causal-LM config (Llama, Qwen2, ...). The rest are the paper's parts:
+    the layer whose features are used, the temporal position embedding, the patchify kernel,
+    the projector, and the ids of the video tokens in the tokenizer.
+    """
+
+    model_type = "kangaroo"
+    sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
+        "vision_config": SubConfigSpec(config_class=AutoConfig, model_type="clip_vision_model"),
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama"),
+    }
+
+    vision_config: dict | PreTrainedConfig | None = None
+    text_config: dict | PreTrainedConfig | None = None
+    vision_feature_layer: int = -2  # hidden layer of the vision tower to use: the penultimate
+    tpe_theta: float = 10000.0  # base of the sinusoidal temporal position embedding (eq. 3-4)
+    patchify_kernel: tuple[int, int, int] | list[int] = (2, 2, 2)  # (frames, height, width) merged
+    projector_type: str = "linear"  # "linear" (Kangaroo) | "ccam" (Video-CCAM)
+    ccam_num_queries: int = 1024  # ccam: fixed number of output tokens per video
+    ccam_num_heads: int = 16  # ccam: attention heads of the query block
+    video_start_token_id: int = 0  # ids of the layout's special tokens in the tokenizer
+    video_end_token_id: int = 0
+    frame_token_id: int = 0
+    video_pad_token_id: int = 0  # placeholder positions that receive visual features
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs) -> None:
+        super().__post_init__(**kwargs)
+        self.patchify_kernel = tuple(int(k) for k in self.patchify_kernel)
+        if self.projector_type not in ("linear", "ccam"):
+            raise ValueError(f"projector_type must be 'linear' or 'ccam', got {self.projector_type!r}")
+        self.layout  # noqa: B018 - validates image size, patch size and kernel together
+
+    @property
+    def layout(self) -> VideoTokenLayout:
+        """Token counts per video for this configuration."""
+        kt, kh, kw = self.patchify_kernel
+        if kh != kw:
+            raise ValueError(f"patchify_kernel needs equal height and width, got {self.patchify_kernel}")
+        return VideoTokenLayout(
+            image_size=self.vision_config.image_size,
+            patch_size=self.vision_config.patch_size,
+            temporal_patch=kt,
+            spatial_patch=kh,
+            projector_type=self.projector_type,
+            num_queries=self.ccam_num_queries,
+        )
