@@ -195,6 +195,43 @@ class KangarooForCausalLM(KangarooPreTrainedModel, GenerationMixin):
             **kwargs,
         )
 
+    # -- chat ----------------------------------------------------------------------------------
+    def chat(self, video_path, query: str, tokenizer=None, history=None, feature_cache=None, **generate_kwargs):
+        """Answer ``query`` about the video at ``video_path``: returns ``(answer, history)``.
+
+        The original Kangaroo API: pass ``history`` back for the next turn, which reuses the
+        video's features and the KV cache of the conversation so far. ``tokenizer`` may be a
+        tokenizer or a `KangarooProcessor`; by default the processor saved beside the model.
+        ``feature_cache`` (a `FeatureCache`) keeps visual features on disk across sessions.
+        Greedy by default; ``do_sample=True, temperature=..., top_p=...`` samples.
+        """
+        from kangaroo.inference.chat import chat
+
+        processor = self._chat_processor(tokenizer)
+        return chat(self, processor, video_path, query, history, feature_cache, **generate_kwargs)
+
+    def stream_chat(self, video_path, query: str, tokenizer=None, history=None, feature_cache=None,
+                    **generate_kwargs):
+        """Like `chat`, as a `ChatStream`: iterate for text pieces, then read ``.answer`` and ``.history``."""
+        from kangaroo.inference.chat import ChatStream
+
+        processor = self._chat_processor(tokenizer)
+        return ChatStream(self, processor, video_path, query, history, feature_cache, **generate_kwargs)
+
+    def _chat_processor(self, tokenizer):
+        from kangaroo.processing import KangarooProcessor
+
+        if isinstance(tokenizer, KangarooProcessor):
+            return tokenizer
+        if tokenizer is not None:
+            return KangarooProcessor(tokenizer, self.config.layout)
+        if getattr(self, "processor", None) is None:
+            source = self.config.name_or_path
+            if not source:
+                raise ValueError("this model was not loaded from a directory: pass tokenizer= (or a processor)")
+            self.processor = KangarooProcessor.from_pretrained(source)
+        return self.processor
+
 
 AutoConfig.register("kangaroo", KangarooConfig, exist_ok=True)
 AutoModelForCausalLM.register(KangarooConfig, KangarooForCausalLM, exist_ok=True)

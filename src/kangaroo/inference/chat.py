@@ -1,0 +1,179 @@
+"""Multi-round chat about one video, with the original Kangaroo's ``chat`` signature.
+
+Turn 1 decodes the video, runs the visual branch and prefills the whole prompt. Later turns reuse
+the video's features and the KV cache of the prefix they share with what was already computed
+(the conversation so far), so a follow-up question costs only its own tokens and the answer.
+The reuse is exact: a greedy answer is the same as recomputing the whole conversation.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+from .feature_cache import FeatureCache
+
+DEFAULT_GENERATION = {"max_new_tokens": 512, "do_sample": False}
+
+
+@dataclass
+class ChatHistory:
+    """The conversation so far and what later turns reuse; pass it back to `chat`.
+
+    video:          the video the conversation is about.
+    messages:       HF-style messages; the first user turn carries the ``{"type": "video"}`` part.
+    frame_count:    frames sampled from the video.
+    video_features: ``(N, D)`` the video's visual tokens.
+    cached_ids:     ``(1, L)`` the tokens whose keys and values ``cache`` holds.
+    cache:          the transformers KV cache of ``cached_ids``.
+    """
+
+    video: str
+    messages: list[dict] = field(default_factory=list)
+    frame_count: int = 0
+    video_features: torch.Tensor | None = None
+    cached_ids: torch.Tensor | None = None
+    cache: Any = None
+
+    @property
+    def turns(self) -> list[tuple[str, str]]:
+        """``(question, answer)`` pairs so far."""
+        texts = [_text_of(m["content"]) for m in self.messages]
+        return list(zip(texts[0::2], texts[1::2], strict=False))
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+
+
+def video_features(
+    model: torch.nn.Module, processor: Any, video: str | os.PathLike[str], feature_cache: FeatureCache | None = None
+) -> tuple[torch.Tensor, int]:
+    """``(features (N, D), frame_count)`` for a video file, from ``feature_cache`` when it has them."""
+    settings = {"num_frames": processor.num_frames, "sampling": processor.sampling, "fps": processor.fps,
+                "max_frames": processor.max_frames, "size": processor.layout.image_size, "aspect": processor.aspect}
+    key = FeatureCache.key(video, settings, model) if feature_cache is not None else None
+    if key is not None and (hit := feature_cache.get(key)) is not None:
+        return hit[0], int(hit[1].shape[0])
+    pixel_values, timestamps = processor.load_video_frames(video)
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        features = model.get_video_features(pixel_values.to(device), timestamps.to(device), [len(timestamps)])[0]
+    if key is not None:
+        feature_cache.put(key, features, timestamps)
+    return features, int(timestamps.shape[0])
+
+
+def _common_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
+    n = min(a.shape[1], b.shape[1])
+    different = (a[0, :n] != b[0, :n]).nonzero()
+    return int(different[0, 0]) if len(different) else n
+
+
+def _prepare_turn(model, processor, video, query, history, feature_cache):
+    """The turn's history (new or extended), its ``input_ids`` ``(1, L)`` and a cache holding a prefix."""
+    if history is None or history.video != os.fspath(video):
+        features, frames = video_features(model, processor, video, feature_cache)
+        history = ChatHistory(os.fspath(video), [], frames, features)
+        content: Any = [{"type": "video"}, {"type": "text", "text": query}]
+    else:
+        content = query
+    messages = [*history.messages, {"role": "user", "content": content}]
+    input_ids = processor.encode(messages, [history.frame_count]).to(history.video_features.device)
+    cache = history.cache
+    if cache is not None:
+        keep = min(_common_prefix(history.cached_ids, input_ids), input_ids.shape[1] - 1)
+        cache.crop(keep - cache.get_seq_length())  # drop what the new prompt does not share
+    return replace(history, messages=messages), input_ids, cache
+
+
+def _stop_ids(processor: Any) -> list[int]:
+    tokenizer = processor.tokenizer
+    ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|eot_id|>")}
+    return sorted(i for i in ids if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id)
+
+
+def _generate(model, processor, history, input_ids, cache, streamer=None, **generate_kwargs):
+    kwargs = {**DEFAULT_GENERATION, "eos_token_id": _stop_ids(processor), **generate_kwargs}
+    if not kwargs.get("do_sample"):
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    output = model.generate(
+        input_ids=input_ids,
+        attention_mask=torch.ones_like(input_ids),
+        past_key_values=cache,
+        video_features=history.video_features,
+        return_dict_in_generate=True,
+        streamer=streamer,
+        pad_token_id=processor.tokenizer.pad_token_id,
+        **kwargs,
+    )
+    sequences, cache = output.sequences, output.past_key_values
+    new_tokens = sequences[0, input_ids.shape[1] :].tolist()
+    stops = set(kwargs["eos_token_id"])
+    while new_tokens and new_tokens[-1] in stops:
+        new_tokens.pop()
+    answer = processor.decode(new_tokens).strip()
+    messages = [*history.messages, {"role": "assistant", "content": answer}]
+    return answer, replace(history, messages=messages, cache=cache,
+                           cached_ids=sequences[:, : cache.get_seq_length()])
+
+
+def chat(
+    model: torch.nn.Module,
+    processor: Any,
+    video: str | os.PathLike[str],
+    query: str,
+    history: ChatHistory | None = None,
+    feature_cache: FeatureCache | None = None,
+    **generate_kwargs: Any,
+) -> tuple[str, ChatHistory]:
+    """Answer ``query`` about ``video``; pass the returned history back for the next turn.
+
+    A history about another video starts a new conversation. ``generate_kwargs`` go to
+    ``model.generate`` (greedy by default; ``do_sample=True, temperature=..., top_p=...`` samples).
+    """
+    history, input_ids, cache = _prepare_turn(model, processor, video, query, history, feature_cache)
+    with torch.no_grad():
+        return _generate(model, processor, history, input_ids, cache, **generate_kwargs)
+
+
+class ChatStream:
+    """Iterate to receive the answer's text as it is generated; then ``answer`` and ``history``
+    hold the whole answer and the history for the next turn."""
+
+    def __init__(self, model, processor, video, query, history=None, feature_cache=None, **generate_kwargs):
+        from transformers import TextIteratorStreamer
+
+        history, input_ids, cache = _prepare_turn(model, processor, video, query, history, feature_cache)
+        self._streamer = TextIteratorStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self.answer: str | None = None
+        self.history: ChatHistory | None = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                with torch.no_grad():
+                    self.answer, self.history = _generate(
+                        model, processor, history, input_ids, cache, streamer=self._streamer, **generate_kwargs
+                    )
+            except BaseException as exc:  # surfaced to the reader in __iter__
+                self._error = exc
+                self._streamer.end()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._streamer:
+            if piece:
+                yield piece
+        self._thread.join()
+        if self._error is not None:
+            raise self._error

@@ -1,0 +1,80 @@
+"""Visual features cached on disk, keyed by the video's content, the sampling and the model.
+
+A key is the SHA-256 of: the file's bytes, the sampling settings, and a fingerprint of the
+model's visual branch (config and weights of the vision tower, patchify and projector), so a
+changed video, other frames or retrained weights never hit a stale entry. Entries are written
+atomically (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def file_digest(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def visual_fingerprint(model: torch.nn.Module) -> str:
+    """SHA-256 of the visual branch's configuration and weights (memoised on the model; call
+    `forget_fingerprint` after changing weights in place)."""
+    cached = getattr(model, "_kangaroo_visual_fingerprint", None)
+    if cached is not None:
+        return cached
+    digest = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())
+    for part in ("vision_tower", "patchify", "projector"):
+        for name, tensor in getattr(model, part).state_dict().items():
+            digest.update(f"{part}.{name}".encode())
+            digest.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+    model._kangaroo_visual_fingerprint = digest.hexdigest()
+    return model._kangaroo_visual_fingerprint
+
+
+def forget_fingerprint(model: torch.nn.Module) -> None:
+    model.__dict__.pop("_kangaroo_visual_fingerprint", None)
+
+
+class FeatureCache:
+    """A directory of ``<key>.safetensors`` files holding one video's features and timestamps."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def key(video: str | os.PathLike[str], sampling: dict[str, Any], model: torch.nn.Module) -> str:
+        payload = json.dumps({"video": file_digest(video), "sampling": sampling,
+                              "model": visual_fingerprint(model)}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def get(self, key: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(features (N, D), timestamps (T,))`` or None."""
+        path = self.directory / f"{key}.safetensors"
+        if not path.exists():
+            return None
+        tensors = load_file(path)
+        return tensors["features"], tensors["timestamps"]
+
+    def put(self, key: str, features: torch.Tensor, timestamps: torch.Tensor) -> None:
+        handle, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        os.close(handle)
+        try:
+            save_file({"features": features.detach().cpu().contiguous(),
+                       "timestamps": timestamps.detach().cpu().contiguous()}, tmp)
+            os.replace(tmp, self.directory / f"{key}.safetensors")
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,122 @@
+"""model.chat: multi-round answers equal full recomputation, later turns reuse the prefix cache."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kangaroo.inference.feature_cache import FeatureCache
+from kangaroo.model.builders import kangaroo_tiny
+from kangaroo.model.tokenizer import build_byte_tokenizer
+from kangaroo.processing import KangarooProcessor
+
+from video_fixtures import write_indexed
+
+GREEDY = dict(max_new_tokens=6, min_new_tokens=6, do_sample=False)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tokenizer = build_byte_tokenizer()
+    model = kangaroo_tiny(tokenizer, seed=1).eval()
+    processor = KangarooProcessor(tokenizer, model.config.layout, num_frames=6)
+    video = write_indexed(tmp_path_factory.mktemp("chat") / "clip.mp4", 40, fps=10)
+    return model, processor, video
+
+
+def recompute(model, processor, history, **kwargs):
+    """The last answer computed from scratch: the whole conversation, no cache."""
+    ids = processor.encode(history.messages[:-1], [history.frame_count])
+    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), video_features=history.video_features,
+                         eos_token_id=[processor.tokenizer.eos_token_id], pad_token_id=processor.tokenizer.pad_token_id,
+                         **kwargs)
+    return processor.decode(out[0, ids.shape[1] :]).strip()
+
+
+def lengths_fed(model):
+    """Record the sequence length of every forward through the LLM."""
+    seen: list[int] = []
+    handle = model.language_model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["inputs_embeds"].shape[1]), with_kwargs=True
+    )
+    return seen, handle
+
+
+def test_second_turn_matches_full_recomputation_and_reuses_the_prefix(setup):
+    model, processor, video = setup
+    answer1, history = model.chat(video, "What happens in the video?", tokenizer=processor, **GREEDY)
+    assert answer1 == recompute(model, processor, history, **GREEDY)
+    assert history.turns == [("What happens in the video?", answer1)]
+
+    seen, handle = lengths_fed(model)
+    try:
+        answer2, history2 = model.chat(video, "然后呢？ And then?", tokenizer=processor, history=history, **GREEDY)
+    finally:
+        handle.remove()
+    assert answer2 == recompute(model, processor, history2, **GREEDY)
+    full = processor.encode(history2.messages[:-1], [history2.frame_count]).shape[1]
+    video_tokens = model.config.layout.prompt_tokens(6)
+    assert seen[0] < full - video_tokens  # the video and the first turn's prompt came from the cache
+    assert len(history2.turns) == 2
+
+
+def test_a_new_video_starts_a_new_conversation(setup, tmp_path):
+    model, processor, video = setup
+    _, history = model.chat(video, "Describe it.", tokenizer=processor, max_new_tokens=2)
+    other = write_indexed(tmp_path / "other.mp4", 20, fps=10)
+    _, fresh = model.chat(other, "Describe it.", tokenizer=processor, history=history, max_new_tokens=2)
+    assert fresh.video == str(other) and len(fresh.turns) == 1
+
+
+def test_stream_chat_yields_the_same_answer(setup):
+    model, processor, video = setup
+    answer, _ = model.chat(video, "Count the frames.", tokenizer=processor, **GREEDY)
+    stream = model.stream_chat(video, "Count the frames.", tokenizer=processor, **GREEDY)
+    pieces = list(stream)
+    assert stream.answer == answer
+    assert "".join(pieces).strip() == answer
+
+
+def test_features_come_from_the_disk_cache_the_second_time(setup, tmp_path, monkeypatch):
+    model, processor, video = setup
+    cache = FeatureCache(tmp_path / "features")
+    answer, _ = model.chat(video, "What colour?", tokenizer=processor, feature_cache=cache, **GREEDY)
+    assert len(list((tmp_path / "features").glob("*.safetensors"))) == 1
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the video was decoded again")
+
+    monkeypatch.setattr(processor, "load_video_frames", no_decoding)
+    again, _ = model.chat(video, "What colour?", tokenizer=processor, feature_cache=cache, **GREEDY)
+    assert again == answer
+
+
+def test_cache_key_follows_content_sampling_and_weights(setup, tmp_path):
+    model, _, video = setup
+    copy = tmp_path / "copy.mp4"
+    copy.write_bytes(video.read_bytes())
+    key = FeatureCache.key(video, {"num_frames": 6}, model)
+    assert FeatureCache.key(copy, {"num_frames": 6}, model) == key  # same bytes, same key
+    assert FeatureCache.key(video, {"num_frames": 8}, model) != key
+    other_model = kangaroo_tiny(build_byte_tokenizer(), seed=2)
+    assert FeatureCache.key(video, {"num_frames": 6}, other_model) != key
+    copy.write_bytes(video.read_bytes() + b"\0")
+    assert FeatureCache.key(copy, {"num_frames": 6}, model) != key
+
+
+def test_chat_without_a_tokenizer_needs_a_saved_processor(setup):
+    model, _, video = setup
+    with pytest.raises(ValueError, match="tokenizer"):
+        model.chat(video, "Hi")
+
+
+def test_a_saved_model_chats_with_its_own_processor(setup, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model, processor, video = setup
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    expected, _ = model.chat(video, "Hello?", tokenizer=processor, **GREEDY)
+    answer, history = loaded.chat(video, "Hello?", **GREEDY)
+    assert answer == expected and history.frame_count == 6
