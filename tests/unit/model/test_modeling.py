@@ -141,3 +141,20 @@ def test_greedy_generation_runs_from_pixels(model, tokenizer):
 def test_config_validates_projector_type(tokenizer):
     with pytest.raises(ValueError, match="projector_type"):
         kangaroo_tiny_config(tokenizer, projector_type="mlp")
+
+
+def test_golden_values_of_the_seeded_tiny_model(model, tokenizer):
+    """Fixed seed, fixed input: the numbers the bundled model's recipes start from (torch 2.13 CPU).
+    A change here means initialisation or the forward pass changed; update deliberately."""
+    ids = torch.tensor([tokenizer(model.config.layout.expand(4) + "golden")["input_ids"]])
+    pixels = torch.randn(4, 3, 112, 112, generator=torch.Generator().manual_seed(123))
+    times = torch.tensor([0.0, 0.5, 1.0, 1.5])
+    with torch.no_grad():
+        features = model.get_video_features(pixels, times, [4])[0]
+        logits = model(input_ids=ids, pixel_values_videos=pixels, video_timestamps=times,
+                       video_frame_counts=torch.tensor([4])).logits
+    assert ids.shape == (1, 43) and features.shape == (32, 128)
+    torch.testing.assert_close(features[0, :4], torch.tensor([0.0949667, -0.1103110, -0.1084625, -0.0223246]),
+                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(logits[0, -1, :6], torch.tensor([0.0308426, -0.2351719, 0.0918097, -0.0114531,
+                                                                0.4118010, 0.0404712]), atol=1e-5, rtol=0)
