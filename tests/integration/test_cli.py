@@ -170,3 +170,48 @@ def test_importing_the_cli_stays_light() -> None:
     code = "import sys, kangaroo.cli; print(sorted(m for m in ('av', 'numpy', 'PIL', 'torch') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_plan_json_for_8b_at_160_frames_agrees_with_the_paper() -> None:
+    result = invoke("plan", "--model", "kangaroo_8b", "--frames", 160, "--memory", 80, "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert (plan["model"], plan["num_frames"], plan["image_size"], plan["dtype"]) == ("kangaroo_8b", 160, 448, "bf16")
+    assert plan["visual_tokens"] == 20480 and plan["features_per_frame"] == 1024
+    assert 20_500 < plan["context_length"] < 23_000  # the paper's ~22K
+    assert 8.2e9 < plan["params_total"] < 8.45e9  # "8B"
+    assert plan["kv_cache_bytes"] == 2 * 32 * 8 * 128 * plan["context_length"] * 2
+    assert plan["total_bytes"] == plan["weight_bytes"] + plan["kv_cache_bytes"] + plan["activation_bytes"]
+    assert plan["fits"] is True and plan["max_frames"] > 160
+    assert plan["memory_budget_bytes"] == 80 * 2**30
+
+
+def test_plan_table_size_dtype_and_budget() -> None:
+    result = invoke("plan", "--frames", 160)
+    assert result.exit_code == 0, result.output
+    assert "21,074" in result.stdout and "8.34 B" in result.stdout and "20,480" in result.stdout
+    result = invoke("plan", "--model", "tiny", "--frames", 8, "--size", 224, "--dtype", "fp32", "--memory", 1)
+    assert result.exit_code == 0, result.output
+    assert "224x224, fp32" in result.stdout and "256" in result.stdout  # (224 / 14)^2 ViT patches
+    assert "most frames in 1.0 GB" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("--model", "llama-70b"), "unknown model 'llama-70b'"), (("--size", "230"), "not a multiple")],
+)
+def test_plan_bad_model_or_size_exits_2_with_one_line(args: tuple[str, ...], message: str) -> None:
+    result = run_cli("plan", *args)
+    assert result.returncode == 2
+    assert message in result.stderr and result.stderr.startswith("error:")
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_plan_has_help_and_its_dtypes_match_the_planner() -> None:
+    from kangaroo.cli import Dtype
+    from kangaroo.model.planner import DTYPE_BYTES
+
+    result = invoke("plan", "--help")
+    assert result.exit_code == 0 and "--memory" in result.stdout
+    assert [d.value for d in Dtype] == list(DTYPE_BYTES)

@@ -28,17 +28,27 @@ class ChatHistory:
     video:          the video the conversation is about.
     messages:       HF-style messages; the first user turn carries the ``{"type": "video"}`` part.
     frame_count:    frames sampled from the video.
+    timestamps:     ``(T,)`` seconds of the sampled frames (what the model saw).
     video_features: ``(N, D)`` the video's visual tokens.
     cached_ids:     ``(1, L)`` the tokens whose keys and values ``cache`` holds.
-    cache:          the transformers KV cache of ``cached_ids``.
+    cache:          the transformers KV cache of ``cached_ids``. The next turn takes it over (and
+                    extends it in place), so an older history passed again, to branch the
+                    conversation, is recomputed rather than read from a cache that moved on.
     """
 
     video: str
     messages: list[dict] = field(default_factory=list)
     frame_count: int = 0
+    timestamps: torch.Tensor | None = None
     video_features: torch.Tensor | None = None
     cached_ids: torch.Tensor | None = None
     cache: Any = None
+
+    def take_cache(self) -> tuple[Any, torch.Tensor | None]:
+        """Hand the KV cache and its ids to the next turn; this history keeps none."""
+        cache, ids = self.cache, self.cached_ids
+        self.cache = self.cached_ids = None
+        return cache, ids
 
     @property
     def turns(self) -> list[tuple[str, str]]:
@@ -55,20 +65,20 @@ def _text_of(content: Any) -> str:
 
 def video_features(
     model: torch.nn.Module, processor: Any, video: str | os.PathLike[str], feature_cache: FeatureCache | None = None
-) -> tuple[torch.Tensor, int]:
-    """``(features (N, D), frame_count)`` for a video file, from ``feature_cache`` when it has them."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(features (N, D), timestamps (T,))`` for a video file, from ``feature_cache`` when it has them."""
     settings = {"num_frames": processor.num_frames, "sampling": processor.sampling, "fps": processor.fps,
                 "max_frames": processor.max_frames, "size": processor.layout.image_size, "aspect": processor.aspect}
     key = FeatureCache.key(video, settings, model) if feature_cache is not None else None
     if key is not None and (hit := feature_cache.get(key)) is not None:
-        return hit[0], int(hit[1].shape[0])
+        return hit
     pixel_values, timestamps = processor.load_video_frames(video)
     device = next(model.parameters()).device
     with torch.no_grad():
         features = model.get_video_features(pixel_values.to(device), timestamps.to(device), [len(timestamps)])[0]
     if key is not None:
         feature_cache.put(key, features, timestamps)
-    return features, int(timestamps.shape[0])
+    return features, timestamps
 
 
 def _common_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
@@ -80,16 +90,16 @@ def _common_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
 def _prepare_turn(model, processor, video, query, history, feature_cache):
     """The turn's history (new or extended), its ``input_ids`` ``(1, L)`` and a cache holding a prefix."""
     if history is None or history.video != os.fspath(video):
-        features, frames = video_features(model, processor, video, feature_cache)
-        history = ChatHistory(os.fspath(video), [], frames, features)
+        features, timestamps = video_features(model, processor, video, feature_cache)
+        history = ChatHistory(os.fspath(video), [], len(timestamps), timestamps, features)
         content: Any = [{"type": "video"}, {"type": "text", "text": query}]
     else:
         content = query
     messages = [*history.messages, {"role": "user", "content": content}]
     input_ids = processor.encode(messages, [history.frame_count]).to(history.video_features.device)
-    cache = history.cache
+    cache, cached_ids = history.take_cache()
     if cache is not None:
-        keep = min(_common_prefix(history.cached_ids, input_ids), input_ids.shape[1] - 1)
+        keep = min(_common_prefix(cached_ids, input_ids), input_ids.shape[1] - 1)
         cache.crop(keep - cache.get_seq_length())  # drop what the new prompt does not share
     return replace(history, messages=messages), input_ids, cache
 
@@ -101,7 +111,9 @@ def _stop_ids(processor: Any) -> list[int]:
 
 
 def _generate(model, processor, history, input_ids, cache, streamer=None, **generate_kwargs):
-    kwargs = {**DEFAULT_GENERATION, "eos_token_id": _stop_ids(processor), **generate_kwargs}
+    # video tokens are never generated: one would ask the model for features it does not have
+    kwargs = {**DEFAULT_GENERATION, "eos_token_id": _stop_ids(processor),
+              "suppress_tokens": sorted(processor.video_token_ids.values()), **generate_kwargs}
     if not kwargs.get("do_sample"):
         kwargs.update(temperature=None, top_p=None, top_k=None)
     output = model.generate(
@@ -146,22 +158,32 @@ def chat(
 
 class ChatStream:
     """Iterate to receive the answer's text as it is generated; then ``answer`` and ``history``
-    hold the whole answer and the history for the next turn."""
+    hold the whole answer and the history for the next turn. `cancel` stops generation early
+    (the history then holds the answer so far)."""
 
     def __init__(self, model, processor, video, query, history=None, feature_cache=None, **generate_kwargs):
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         history, input_ids, cache = _prepare_turn(model, processor, video, query, history, feature_cache)
         self._streamer = TextIteratorStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self._cancelled = threading.Event()
         self.answer: str | None = None
         self.history: ChatHistory | None = None
         self._error: BaseException | None = None
+        cancelled = self._cancelled
+
+        class StopWhenCancelled(StoppingCriteria):
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+                return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool)
+
+        stopping = StoppingCriteriaList([*generate_kwargs.pop("stopping_criteria", []), StopWhenCancelled()])
 
         def run() -> None:
             try:
                 with torch.no_grad():
                     self.answer, self.history = _generate(
-                        model, processor, history, input_ids, cache, streamer=self._streamer, **generate_kwargs
+                        model, processor, history, input_ids, cache, streamer=self._streamer,
+                        stopping_criteria=stopping, **generate_kwargs,
                     )
             except BaseException as exc:  # surfaced to the reader in __iter__
                 self._error = exc
@@ -169,6 +191,10 @@ class ChatStream:
 
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
+
+    def cancel(self) -> None:
+        """Stop after the token being generated; iteration then ends and ``history`` is final."""
+        self._cancelled.set()
 
     def __iter__(self) -> Iterator[str]:
         for piece in self._streamer:

@@ -120,3 +120,30 @@ def test_a_saved_model_chats_with_its_own_processor(setup, tmp_path):
     expected, _ = model.chat(video, "Hello?", tokenizer=processor, **GREEDY)
     answer, history = loaded.chat(video, "Hello?", **GREEDY)
     assert answer == expected and history.frame_count == 6
+
+
+def test_branching_from_an_older_history_is_still_exact(setup):
+    model, processor, video = setup
+    _, first = model.chat(video, "Describe it.", tokenizer=processor, **GREEDY)
+    model.chat(video, "A second question moves the cache on.", tokenizer=processor, history=first, **GREEDY)
+    answer, branched = model.chat(video, "A different follow-up.", tokenizer=processor, history=first, **GREEDY)
+    assert answer == recompute(model, processor, branched, **GREEDY)
+
+
+def test_video_tokens_are_never_generated(setup):
+    model, processor, video = setup
+    pad = processor.video_token_ids["<|video_pad|>"]
+    answer, history = model.chat(video, "Go.", tokenizer=processor, sequence_bias={(pad,): 100.0}, **GREEDY)
+    assert pad not in history.cached_ids[0, -6:].tolist()
+    assert isinstance(answer, str)
+
+
+def test_a_stream_can_be_cancelled(setup):
+    model, processor, video = setup
+    stream = model.stream_chat(video, "Talk for a long time.", tokenizer=processor, max_new_tokens=400,
+                               min_new_tokens=400)
+    stream.cancel()
+    list(stream)
+    generated = stream.history.cached_ids.shape[1] - processor.encode(stream.history.messages[:-1], [6]).shape[1]
+    assert generated < 400
+    assert len(stream.history.turns) == 1

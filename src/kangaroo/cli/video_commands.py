@@ -1,100 +1,36 @@
-"""The ``kangaroo`` command line: inspect videos and sample frames with exact timestamps.
-
-Heavy modules (PyAV, numpy, Pillow) are imported inside the commands, so ``kangaroo --help``
-stays quick. Bad input (a `VideoError`, a bad argument, an unwritable path) is reported in one
-red line on stderr with exit code 2, never as a traceback.
-"""
+"""`kangaroo probe`, `kangaroo frames`, `kangaroo demo`: inspect videos and sample frames."""
 
 from __future__ import annotations
 
-import contextlib
-import enum
 import json
 import os
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
 from kangaroo import __version__
 
+from .app import (
+    CONTACT_SHEET_NAME,
+    DEFAULT_NUM_FRAMES,
+    FRAME_NAME_RE,
+    MANIFEST_NAME,
+    Aspect,
+    Sampling,
+    Seek,
+    _human_bytes,
+    _user_errors,
+    app,
+    console,
+    err_console,
+)
+
 if TYPE_CHECKING:
     from kangaroo.video import VideoClip, VideoInfo
-
-DEFAULT_NUM_FRAMES = 16
-MANIFEST_NAME = "frames.json"
-CONTACT_SHEET_NAME = "contact_sheet.png"
-FRAME_NAME_RE = re.compile(r"frame_\d+_t-?[\d.]+s\.jpg")
-
-app = typer.Typer(
-    name="kangaroo",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode="rich",
-    pretty_exceptions_show_locals=False,
-)
-# soft_wrap: long paths stay on one line (tables still fit the terminal).
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
-
-class Sampling(enum.StrEnum):
-    """Frame sampling rules (`kangaroo.video.sampling.SAMPLING_NAMES`)."""
-
-    uniform = "uniform"
-    fps = "fps"
-    dynamic = "dynamic"
-
-
-class Aspect(enum.StrEnum):
-    """Aspect policies when resizing (`kangaroo.video.transforms.ASPECT_POLICIES`)."""
-
-    pad = "pad"
-    crop = "crop"
-    stretch = "stretch"
-
-
-class Seek(enum.StrEnum):
-    """Exact frames, or the nearest keyframes (faster, approximate)."""
-
-    exact = "exact"
-    keyframe = "keyframe"
-
-
-def _show_version(value: bool) -> None:
-    if value:
-        typer.echo(f"kangaroo {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", help="Show the version and exit.", is_eager=True, callback=_show_version),
-    ] = False,
-) -> None:
-    """kangaroo: long-context video understanding with video LLMs.
-
-    Decode videos with exact timestamps, sample frames, and inspect the result.
-    """
-
-
-@contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn a `VideoError`, `ValueError` or `OSError` into one red line on stderr and exit code 2."""
-    from kangaroo.video import VideoError
-
-    try:
-        yield
-    except (VideoError, ValueError, OSError) as exc:
-        err_console.print(f"[bold red]error:[/] [red]{escape(str(exc))}[/]", highlight=False)
-        raise typer.Exit(2) from None
 
 
 @app.command("probe")
@@ -376,23 +312,3 @@ def _print_info(info: VideoInfo) -> None:
             )
         )
     console.print(streams)
-
-
-def _human_bytes(count: int) -> str:
-    if count < 1024:
-        return f"{count} B"
-    value = count / 1024
-    for unit in ("KB", "MB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
-
-
-def main() -> None:
-    """Console entry point (``kangaroo``)."""
-    app(prog_name="kangaroo")
-
-
-if __name__ == "__main__":
-    main()

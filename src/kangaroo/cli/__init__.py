@@ -1,0 +1,12 @@
+"""The ``kangaroo`` command line (see `app`): ``kangaroo --help`` lists the commands."""
+
+from . import model_commands, video_commands
+from .app import Aspect, Sampling, Seek, app
+from .model_commands import RANDOM_WEIGHTS_WARNING, Dtype
+
+__all__ = ["RANDOM_WEIGHTS_WARNING", "Aspect", "Dtype", "Sampling", "Seek", "app", "main", "model_commands", "video_commands"]
+
+
+def main() -> None:
+    """Console entry point (``kangaroo``)."""
+    app(prog_name="kangaroo")

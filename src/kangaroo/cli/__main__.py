@@ -1,0 +1,5 @@
+"""``python -m kangaroo.cli``."""
+
+from . import main
+
+main()

@@ -1,0 +1,190 @@
+"""Load a model and its processor for chat: from a local directory, or the random-weights tiny model.
+
+`load_chat_model(model_dir)` loads a directory written by ``model.save_pretrained`` and
+``processor.save_pretrained``. Without a directory it loads ``kangaroo_tiny`` with seeded random
+weights (seed 0), built once and saved under the cache directory (``$KANGAROO_CACHE/tiny-random``,
+default ``~/.cache/kangaroo/tiny-random``): its answers are noise, but the whole chat path (video
+decoding, features, prompt, generation, KV reuse) runs for real until a trained model exists.
+
+The cached checkpoint is written to a temporary directory and renamed into place, with a marker
+file written last; a directory without a matching marker is rebuilt, never read half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+RANDOM_WEIGHTS_MARKER = "kangaroo_random_weights.json"  # in a saved directory: its weights are random
+TINY_RANDOM_DIR = "tiny-random"
+TINY_RANDOM_SEED = 0
+TINY_RANDOM_FRAMES = 16
+
+
+class ModelLoadError(ValueError):
+    """A model directory is missing, or is not a saved Kangaroo model with its processor."""
+
+
+def cache_root() -> Path:
+    """``$KANGAROO_CACHE`` when set, else ``~/.cache/kangaroo``."""
+    configured = os.environ.get("KANGAROO_CACHE")
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "kangaroo"
+
+
+def load_chat_model(
+    model_dir: str | os.PathLike[str] | None, device: str = "cpu", dtype: Any = None
+) -> tuple[Any, Any, bool]:
+    """``(model, processor, is_random)`` ready for ``model.chat`` (in eval mode, on ``device``).
+
+    model_dir: a directory holding a saved `KangarooForCausalLM` (``config.json`` with
+               ``model_type: kangaroo``) and `KangarooProcessor`; None for the random-weights
+               ``kangaroo_tiny`` (built and cached on first use, see the module docstring).
+    dtype:     a torch dtype for the weights (default: as saved).
+    ``is_random`` is True for the tiny model, and for any directory carrying its marker file.
+    Raises `ModelLoadError` when the directory is missing or is not a saved Kangaroo model.
+    """
+    with _no_progress_bars():
+        if model_dir is None:
+            directory = ensure_tiny_random()
+        else:
+            directory = Path(model_dir).expanduser()
+            _check_model_dir(directory)
+        model, processor = _load(directory, device, dtype)
+    return model, processor, (directory / RANDOM_WEIGHTS_MARKER).is_file()
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """Silence transformers' per-file progress bars (saving and loading a small checkpoint)."""
+    from transformers.utils import logging
+
+    enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            logging.enable_progress_bar()
+
+
+def _check_model_dir(directory: Path) -> None:
+    if not directory.is_dir():
+        raise ModelLoadError(f"{directory}: no such model directory (models load from local directories only)")
+    config_file = directory / "config.json"
+    try:
+        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    except FileNotFoundError:
+        raise ModelLoadError(f"{directory}: no config.json; is it a saved Kangaroo model?") from None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ModelLoadError(f"{config_file}: unreadable model config ({exc})") from None
+    if model_type != "kangaroo":
+        raise ModelLoadError(f"{directory}: model_type is {model_type!r}, not 'kangaroo'")
+
+
+def _load(directory: Path, device: str, dtype: Any) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM
+
+    import kangaroo.model.modeling  # noqa: F401 - registers the Kangaroo Auto classes
+    from kangaroo.processing import KangarooProcessor
+
+    try:
+        processor = KangarooProcessor.from_pretrained(directory)
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{exc} (save the processor beside the model)") from None
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, **kwargs)
+    except OSError as exc:  # no weights file, unreadable files
+        raise ModelLoadError(f"{directory}: cannot load the model ({exc})") from None
+    model = model.to(device).eval()
+    model.processor = processor  # model.chat(video, query) then needs no tokenizer
+    return model, processor
+
+
+def _tiny_random_recipe() -> dict[str, Any]:
+    """What the cached tiny model was built from; a different recipe means a rebuild."""
+    import torch
+    import transformers
+
+    from kangaroo import __version__
+    from kangaroo.model.builders import kangaroo_tiny_config
+
+    config = kangaroo_tiny_config().to_dict()
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+    return {"builder": "kangaroo_tiny", "seed": TINY_RANDOM_SEED, "num_frames": TINY_RANDOM_FRAMES,
+            "config_sha256": digest, "kangaroo": __version__, "torch": torch.__version__,
+            "transformers": transformers.__version__}
+
+
+def _read_marker(directory: Path) -> dict[str, Any] | None:
+    try:
+        marker = json.loads((directory / RANDOM_WEIGHTS_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def ensure_tiny_random(root: str | os.PathLike[str] | None = None) -> Path:
+    """The directory of the random-weights ``kangaroo_tiny`` checkpoint, built and saved on first use.
+
+    ``root`` defaults to `cache_root()`. Building writes to a temporary directory beside the
+    target, writes the marker last, then renames it into place, so concurrent or interrupted
+    runs never leave a half-written checkpoint that is later read.
+    """
+    root = Path(root) if root is not None else cache_root()
+    target = root / TINY_RANDOM_DIR
+    recipe = _tiny_random_recipe()
+    marker = _read_marker(target)
+    if marker is not None and marker.get("recipe") == recipe:
+        return target
+
+    from kangaroo.model.builders import kangaroo_tiny
+    from kangaroo.model.tokenizer import build_byte_tokenizer
+    from kangaroo.processing import KangarooProcessor
+
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{TINY_RANDOM_DIR}.", dir=root))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the cache follows the umask
+        tokenizer = build_byte_tokenizer()
+        model = kangaroo_tiny(tokenizer, seed=TINY_RANDOM_SEED)
+        model.save_pretrained(tmp)
+        KangarooProcessor(tokenizer, model.config.layout, num_frames=TINY_RANDOM_FRAMES).save_pretrained(tmp)
+        note = {"recipe": recipe,
+                "note": "kangaroo_tiny with random weights: answers are noise until a trained model is given"}
+        (tmp / RANDOM_WEIGHTS_MARKER).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
+        if (_read_marker(target) or {}).get("recipe") != recipe:  # else another process was first
+            _replace_dir(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Rename ``new`` to ``target``, moving an existing ``target`` aside first (then deleting it).
+    When another process installed a complete checkpoint meanwhile, keep that one."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old.{os.getpid()}")
+        try:
+            os.rename(target, old)
+        except FileNotFoundError:  # another process moved it away first
+            old = None
+    try:
+        os.rename(new, target)
+    except OSError:
+        if _read_marker(target) is None:  # not a complete checkpoint from another process
+            raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
