@@ -115,5 +115,5 @@ def kangaroo_from_components(
 def _vision_half(model: torch.nn.Module) -> torch.nn.Module:
     """The vision tower inside a full CLIP/SigLIP model, wrapped like a standalone vision model."""
     standalone = AutoModel.from_config(model.config.vision_config)
-    standalone.vision_model.load_state_dict(model.vision_model.state_dict())
+    standalone.load_state_dict(model.vision_model.state_dict())  # same parameter names in transformers 5
     return standalone

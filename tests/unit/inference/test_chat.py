@@ -147,3 +147,31 @@ def test_a_stream_can_be_cancelled(setup):
     generated = stream.history.cached_ids.shape[1] - processor.encode(stream.history.messages[:-1], [6]).shape[1]
     assert generated < 400
     assert len(stream.history.turns) == 1
+
+
+def test_an_image_is_a_one_frame_video(setup, tmp_path):
+    from PIL import Image
+
+    model, processor, _ = setup
+    path = tmp_path / "still.png"
+    Image.new("RGB", (80, 60), (200, 30, 30)).save(path)
+    answer, history = model.chat(path, "What colour is it?", tokenizer=processor, **GREEDY)
+    assert history.frame_count == 1 and history.timestamps.tolist() == [0.0]
+    assert history.video_features.shape[0] == model.config.layout.visual_tokens(1)
+    assert answer == recompute(model, processor, history, **GREEDY)
+
+
+def test_sampling_is_seeded_and_differs_from_greedy(setup):
+    model, processor, video = setup
+    sampled = dict(max_new_tokens=8, min_new_tokens=8, do_sample=True, temperature=1.5, top_p=0.95)
+    torch.manual_seed(5)
+    first, _ = model.chat(video, "Guess.", tokenizer=processor, **sampled)
+    torch.manual_seed(5)
+    again, _ = model.chat(video, "Guess.", tokenizer=processor, **sampled)
+    greedy, _ = model.chat(video, "Guess.", tokenizer=processor, max_new_tokens=8, min_new_tokens=8)
+    assert first == again
+    answers = set()
+    for seed in range(4):
+        torch.manual_seed(seed)
+        answers.add(model.chat(video, "Guess.", tokenizer=processor, **sampled)[0])
+    assert len(answers | {greedy}) > 1
