@@ -262,3 +262,25 @@ def test_every_frame_above_max_frames_resamples_uniformly(bframe_video):
     clip = load_video(bframe_video, max_frames=10)
     np.testing.assert_allclose(clip.target_times, uniform_times(0, 10.0, 10))
     np.testing.assert_array_equal(frame_ids(clip.frames), shown_at(np.arange(250) / 25, clip.target_times))
+
+
+def test_non_square_pixels_are_shown_at_display_aspect(tmp_path):
+    """A 32x32 stream with 2:1 sample aspect ratio is shown 64x32, as players do."""
+    from fractions import Fraction
+
+    import av
+
+    path = tmp_path / "anamorphic.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = Fraction(2, 1)
+        for i in range(5):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame_for(i, 32, 32), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    info = probe(path)
+    assert (info.width, info.height, info.display_width, info.display_height) == (32, 32, 64, 32)
+    clip = load_video(path, num_frames=2)
+    assert clip.frames.shape == (2, 32, 64, 3) and clip.frame_size == (64, 32)
