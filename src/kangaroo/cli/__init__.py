@@ -1,10 +1,22 @@
 """The ``kangaroo`` command line (see `app`): ``kangaroo --help`` lists the commands."""
 
-from . import model_commands, tokenizer_commands, video_commands
+from . import data_commands, model_commands, tokenizer_commands, video_commands
 from .app import Aspect, Sampling, Seek, app
 from .model_commands import RANDOM_WEIGHTS_WARNING, Dtype
 
-__all__ = ["RANDOM_WEIGHTS_WARNING", "Aspect", "Dtype", "Sampling", "Seek", "app", "main", "model_commands", "tokenizer_commands", "video_commands"]
+__all__ = [
+    "RANDOM_WEIGHTS_WARNING",
+    "Aspect",
+    "Dtype",
+    "Sampling",
+    "Seek",
+    "app",
+    "data_commands",
+    "main",
+    "model_commands",
+    "tokenizer_commands",
+    "video_commands",
+]
 
 
 def main() -> None:
