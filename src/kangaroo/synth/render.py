@@ -48,6 +48,13 @@ def render_frame(scene: Scene, t: float) -> np.ndarray:
     return frame
 
 
+# With x264's defaults the same frames sometimes encode to different bytes (pixels differing by up
+# to ~20 levels) from one run to the next on these machines, even on one thread: x264 picks
+# CPU-dependent code paths. ``cpu-independent=1`` uses the canonical ones; one thread per process
+# suits a process pool, and ``veryfast`` halves the encoding time at these sizes.
+DETERMINISTIC_H264: dict[str, str] = {"preset": "veryfast", "threads": "1", "x264-params": "cpu-independent=1"}
+
+
 def write_scene(
     scene: Scene,
     path: str | os.PathLike[str],
@@ -60,14 +67,16 @@ def write_scene(
     """Render every frame (frame ``i`` at ``i / fps``) straight into a video file; returns its path.
 
     The codec follows the suffix unless given (``.mp4``: H.264, which needs an even width and
-    height); ``crf=None`` leaves the encoder's default quality. ``options`` go to the encoder
-    (e.g. ``{"preset": "veryfast", "threads": "1"}`` when many clips are written in parallel). Frames stream to the encoder one
+    height); ``crf=None`` leaves the encoder's default quality. ``options`` go to the encoder;
+    H.264 defaults to `DETERMINISTIC_H264`, so the same scene gives the same bytes on every run. Frames stream to the encoder one
     at a time, and the file appears atomically (written under a temporary name, then renamed).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
     try:
+        if options is None and (codec or "libx264") == "libx264" and path.suffix.lower() in (".mp4", ".mov", ".mkv"):
+            options = DETERMINISTIC_H264
         with VideoWriter(partial, scene.width, scene.height, scene.fps, codec=codec, crf=crf, gop=gop,
                          options=options) as writer:
             for t in scene.frame_times():
