@@ -1,0 +1,1 @@
+"""Training: records to batches (packing), optimisers and schedules, checkpoints, the loop, distributed."""
