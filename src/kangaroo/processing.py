@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from kangaroo.model.layout import (
     VideoTokenLayout,
 )
 from kangaroo.model.tokenizer import CHAT_ROLES, END_HEADER, END_OF_TURN, START_HEADER, llama3_chat_template
+
+if TYPE_CHECKING:
+    from kangaroo.video.sampling import DynamicFrameRule
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -58,6 +61,8 @@ class KangarooProcessor:
     layout:        how many tokens a video of ``T`` frames takes (`VideoTokenLayout`).
     num_frames, sampling, fps, max_frames: how `load_video_frames` samples
                    (see `kangaroo.video.load_video`); ``num_frames`` is for ``uniform``.
+    rule:          the `DynamicFrameRule` of ``sampling="dynamic"`` (None: load_video's default,
+                   16-64 frames); ``max_frames`` caps it further.
     aspect:        ``pad`` (fit inside, border = the mean colour), ``crop`` or ``stretch``.
     image_mean, image_std: per-channel normalisation of RGB in [0, 1] (CLIP's by default).
     chat_template: Jinja template; default the tokenizer's own, else `llama3_chat_template()`.
@@ -75,6 +80,7 @@ class KangarooProcessor:
         sampling: str = "uniform",
         fps: float | None = None,
         max_frames: int | None = None,
+        rule: DynamicFrameRule | None = None,
         aspect: str = "pad",
         image_mean: Sequence[float] = CLIP_MEAN,
         image_std: Sequence[float] = CLIP_STD,
@@ -92,6 +98,7 @@ class KangarooProcessor:
         self.sampling = sampling
         self.fps = fps
         self.max_frames = max_frames
+        self.rule = rule
         self.aspect = aspect
         self.image_mean = tuple(float(m) for m in image_mean)
         self.image_std = tuple(float(s) for s in image_std)
@@ -369,7 +376,9 @@ class KangarooProcessor:
         from kangaroo.video.transforms import fit_geometry
 
         size = self.layout.image_size
-        options: dict[str, Any] = {"sampling": self.sampling, "fps": self.fps, "max_frames": self.max_frames}
+        options: dict[str, Any] = {
+            "sampling": self.sampling, "fps": self.fps, "max_frames": self.max_frames, "rule": self.rule,
+        }
         fixed = sorted({"size", "aspect", "pad_value"} & set(load_kwargs))
         if fixed:
             raise ValueError(f"{fixed} come from the processor's layout and settings, not load_video_frames")
@@ -435,6 +444,8 @@ class KangarooProcessor:
             "image_mean": list(self.image_mean),
             "image_std": list(self.image_std),
         }
+        if self.rule is not None:  # left out when unset, so older configs stay the same
+            config["rule"] = asdict(self.rule)
         if self.chat_template != self.tokenizer.chat_template:
             config["chat_template"] = self.chat_template
         return config
@@ -470,6 +481,10 @@ class KangarooProcessor:
         config = json.loads(config_file.read_text(encoding="utf-8"))
         config.pop("processor_class", None)
         config["layout"] = VideoTokenLayout(**config["layout"])
+        if config.get("rule") is not None:
+            from kangaroo.video.sampling import DynamicFrameRule
+
+            config["rule"] = DynamicFrameRule(**config["rule"])
         config.update(overrides)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         return cls(tokenizer, **config)

@@ -56,3 +56,27 @@ def test_packed_forward_equals_records_one_by_one():
             use_cache=False,  # as in training: packing is read from position ids when no cache is kept
         ).logits[0]
     torch.testing.assert_close(packed, torch.cat(alone), atol=2e-5, rtol=1e-4)
+
+
+def test_sdpa_packed_attention_matches_the_mask_path_and_falls_back():
+    tokenizer = build_byte_tokenizer()
+    model = kangaroo_tiny(tokenizer, seed=0).eval()
+    g = torch.Generator().manual_seed(1)
+    lengths = [7, 12, 5]
+    ids = torch.randint(0, 256, (1, sum(lengths)), generator=g)
+    packed = dict(input_ids=ids, position_ids=packed_position_ids(lengths), use_cache=False)
+    padded = dict(input_ids=torch.randint(0, 256, (2, 9), generator=g),
+                  attention_mask=torch.tensor([[1] * 9, [1] * 6 + [0] * 3]))
+    with torch.no_grad():
+        reference = model(**packed).logits, model(**padded).logits
+        model.language_model.config._attn_implementation = "sdpa_packed"
+        try:
+            per_record = model(**packed).logits, model(**padded).logits
+            generated = model.generate(input_ids=ids[:, :6], max_new_tokens=3, do_sample=False)
+        finally:
+            model.language_model.config._attn_implementation = "sdpa"
+        expected_generation = model.generate(input_ids=ids[:, :6], max_new_tokens=3, do_sample=False)
+    torch.testing.assert_close(per_record[0], reference[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(per_record[1][1, :6], reference[1][1, :6], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(per_record[1][0], reference[1][0], atol=1e-5, rtol=1e-4)
+    assert torch.equal(generated, expected_generation)
