@@ -1,6 +1,13 @@
 """The ``kangaroo`` command line (see `app`): ``kangaroo --help`` lists the commands."""
 
-from . import data_commands, model_commands, synth_commands, tokenizer_commands, video_commands
+from . import (
+    data_commands,
+    model_commands,
+    synth_commands,
+    tokenizer_commands,
+    train_commands,
+    video_commands,
+)
 from .app import Aspect, Sampling, Seek, app
 from .model_commands import RANDOM_WEIGHTS_WARNING, Dtype
 
@@ -16,6 +23,7 @@ __all__ = [
     "model_commands",
     "synth_commands",
     "tokenizer_commands",
+    "train_commands",
     "video_commands",
 ]
 

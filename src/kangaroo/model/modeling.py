@@ -25,6 +25,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, Generation
 from transformers import initialization as init
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from . import packing  # noqa: F401 - registers the "sdpa_packed" attention with transformers
 from .configuration import KangarooConfig
 from .patchify import SpatioTemporalPatchify
 from .projector import CCAMProjector, LinearProjector

@@ -1,0 +1,124 @@
+"""The metrics log of a run (JSON lines) and its loss curve (PNG), both beside the checkpoints.
+
+``run_dir/metrics.jsonl`` holds one object per logged step::
+
+    {"step": 12, "epoch": 0, "loss": 2.91, "lr": 0.00098, "grad_norm": 1.7, "tokens_per_s": 5230.4,
+     "padding_fraction": 0.12, "label_tokens": 402, "real_tokens": 2211, "total_tokens": 2512,
+     "records": 8, "skipped": 0, "step_s": 0.42, "elapsed_s": 5.1, "time": "2025-01-01T12:00:00+00:00"}
+
+- ``loss``: mean cross-entropy per label token (assistant text only) over the whole step
+  (all micro-batches and ranks); ``lr``: the learning rate of the LLM / projector groups
+  (the ViT's layers get ``lr * 0.9^k``); ``grad_norm``: global norm before clipping.
+- ``tokens_per_s``: real (non-padding) tokens of the step over its wall time (data loading included);
+  ``padding_fraction``: padding positions / all positions fed to the LLM in the step.
+
+A resumed run first drops the lines past its checkpoint (`MetricsLog.truncate`), so the log ends
+with every step once, as if the run had never stopped. A torn last line (a kill mid-write) is
+ignored when reading.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.jsonl"
+LOSS_CURVE_FILE = "loss.png"
+
+
+class MetricsLog:
+    """Append-only JSON-lines log of per-step metrics (see the module docstring)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every complete entry (a torn or unparsable line is skipped)."""
+        return read_metrics(self.path)
+
+    def truncate(self, last_step: int) -> None:
+        """Keep only the entries with ``step <= last_step`` (rewritten atomically)."""
+        entries = [e for e in self.read() if int(e.get("step", -1)) <= last_step]
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("w", encoding="utf-8") as handle:
+            for entry in entries:
+                handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+
+    def append(self, entry: Mapping[str, Any]) -> None:
+        """Write one entry as a line and flush it (NaN / infinity become null)."""
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in entry.items()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
+            handle.flush()
+
+
+def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The entries of a metrics log (a missing file has none; torn lines are skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    entries = []
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if not line.endswith("\n"):
+                break  # torn last line
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict) and "step" in entry:
+                entries.append(entry)
+    return entries
+
+
+def plot_loss_curve(
+    entries: Iterable[Mapping[str, Any]], path: str | os.PathLike[str], title: str = "training loss"
+) -> Path:
+    """Draw loss (and learning rate, on a second axis) against step into a PNG, atomically.
+
+    Uses matplotlib's Agg backend (no display needed). Returns ``path``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    rows = [e for e in entries if e.get("loss") is not None]
+    steps = [int(e["step"]) for e in rows]
+    figure = Figure(figsize=(7, 4), dpi=100)
+    axis = figure.add_subplot(1, 1, 1)
+    axis.plot(steps, [float(e["loss"]) for e in rows], color="tab:blue", label="loss", linewidth=1.2)
+    if len(rows) >= 8:  # a running mean makes the trend readable
+        window = max(2, len(rows) // 10)
+        losses = [float(e["loss"]) for e in rows]
+        smooth = [sum(losses[max(0, i - window + 1) : i + 1]) / len(losses[max(0, i - window + 1) : i + 1])
+                  for i in range(len(losses))]
+        axis.plot(steps, smooth, color="tab:orange", label=f"mean of {window}", linewidth=1.5)
+    axis.set_xlabel("step")
+    axis.set_ylabel("loss (per label token)")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    lr_rows = [e for e in rows if e.get("lr") is not None]
+    if lr_rows:
+        lr_axis = axis.twinx()
+        lr_axis.plot([int(e["step"]) for e in lr_rows], [float(e["lr"]) for e in lr_rows], color="tab:green",
+                     linestyle="--", linewidth=1.0, label="lr")
+        lr_axis.set_ylabel("learning rate")
+        lr_axis.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    axis.legend(loc="upper right")
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    figure.savefig(tmp, format="png")
+    os.replace(tmp, path)
+    return path
