@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from .layout import SPECIAL_VIDEO_TOKENS
 
 if TYPE_CHECKING:
+    from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 BEGIN_OF_TEXT = "<|begin_of_text|>"
@@ -80,25 +81,37 @@ def build_byte_tokenizer() -> PreTrainedTokenizerFast:
     ``<|eot_id|>`` (the end of a chat turn, where generation stops), ``pad`` is ``<|pad|>``.
     Built from code alone: deterministic, nothing downloaded.
     """
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     symbols = _byte_symbols()
     assert set(symbols) == set(pre_tokenizers.ByteLevel.alphabet())
     tokenizer = Tokenizer(models.BPE(vocab={s: b for b, s in enumerate(symbols)}, merges=[]))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tokenizer.decoder = decoders.ByteLevel()
-    specials = [*CHAT_TOKENS, *SPECIAL_VIDEO_TOKENS]
-    tokenizer.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
-    bos_id = tokenizer.token_to_id(BEGIN_OF_TEXT)
-    assert bos_id == 256 and tokenizer.get_vocab_size() == 256 + len(specials)
-    tokenizer.post_processor = processors.TemplateProcessing(
+    wrapped = wrap_backend(tokenizer)
+    assert wrapped.bos_token_id == 256 and len(wrapped) == 256 + len(CHAT_TOKENS) + len(SPECIAL_VIDEO_TOKENS)
+    return wrapped
+
+
+def wrap_backend(backend: Tokenizer) -> PreTrainedTokenizerFast:
+    """Mark the chat and video tokens special in a ``tokenizers`` backend (appended after its
+    vocabulary where missing), add the ``<|begin_of_text|>`` post-processor, and wrap it for
+    transformers with bos/eos/pad and `llama3_chat_template()`. Shared by the byte tokenizer and
+    the trained BPE (`kangaroo.model.tokenizer_training`)."""
+    from tokenizers import AddedToken, processors
+    from transformers import PreTrainedTokenizerFast
+
+    backend.add_special_tokens(
+        [AddedToken(s, special=True, normalized=False) for s in (*CHAT_TOKENS, *SPECIAL_VIDEO_TOKENS)]
+    )
+    bos_id = backend.token_to_id(BEGIN_OF_TEXT)
+    backend.post_processor = processors.TemplateProcessing(
         single=f"{BEGIN_OF_TEXT} $A",
         pair=f"{BEGIN_OF_TEXT} $A {BEGIN_OF_TEXT}:1 $B:1",
         special_tokens=[(BEGIN_OF_TEXT, bos_id)],
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
+        tokenizer_object=backend,
         bos_token=BEGIN_OF_TEXT,
         eos_token=END_OF_TURN,
         pad_token=PAD,

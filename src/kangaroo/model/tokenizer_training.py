@@ -30,15 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from .layout import SPECIAL_VIDEO_TOKENS
 from .tokenizer import (
-    BEGIN_OF_TEXT,
     CHAT_TOKENS,
-    END_HEADER,
-    END_OF_TEXT,
-    END_OF_TURN,
-    PAD,
-    START_HEADER,
     _byte_symbols,
-    llama3_chat_template,
+    wrap_backend,
 )
 
 if TYPE_CHECKING:
@@ -131,8 +125,6 @@ def _empty_backend(
 def _assemble(alphabet: Sequence[str], merges: Sequence[tuple[str, str]]) -> PreTrainedTokenizerFast:
     """Lay out the vocabulary (alphabet, special tokens, merged tokens in learning order) and wrap
     it like `build_byte_tokenizer()`."""
-    from tokenizers import AddedToken, processors
-    from transformers import PreTrainedTokenizerFast
 
     vocab = {symbol: i for i, symbol in enumerate(alphabet)}
     for token in SPECIAL_TOKENS:
@@ -144,26 +136,9 @@ def _assemble(alphabet: Sequence[str], merges: Sequence[tuple[str, str]]) -> Pre
         assert merged not in SPECIAL_TOKENS, merged
         vocab.setdefault(merged, len(vocab))
     backend = _empty_backend(vocab, list(merges))
-    added = backend.add_special_tokens(
-        [AddedToken(s, special=True, normalized=False) for s in SPECIAL_TOKENS]
-    )
-    bos_id = backend.token_to_id(BEGIN_OF_TEXT)
-    assert added == len(SPECIAL_TOKENS) and bos_id == len(alphabet) and backend.get_vocab_size() == len(vocab)
-    backend.post_processor = processors.TemplateProcessing(
-        single=f"{BEGIN_OF_TEXT} $A",
-        pair=f"{BEGIN_OF_TEXT} $A {BEGIN_OF_TEXT}:1 $B:1",
-        special_tokens=[(BEGIN_OF_TEXT, bos_id)],
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token=BEGIN_OF_TEXT,
-        eos_token=END_OF_TURN,
-        pad_token=PAD,
-        extra_special_tokens=[END_OF_TEXT, START_HEADER, END_HEADER, *SPECIAL_VIDEO_TOKENS],
-        chat_template=llama3_chat_template(),
-        clean_up_tokenization_spaces=False,
-        model_input_names=["input_ids", "attention_mask"],
-    )
+    tokenizer = wrap_backend(backend)
+    assert tokenizer.bos_token_id == len(alphabet) and len(tokenizer) == len(vocab)
+    return tokenizer
 
 
 class _CheckedTexts:
