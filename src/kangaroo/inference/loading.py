@@ -12,15 +12,15 @@ file written last; a directory without a matching marker is rebuilt, never read 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from kangaroo.model.quiet import no_progress_bars
 
 RANDOM_WEIGHTS_MARKER = "kangaroo_random_weights.json"  # in a saved directory: its weights are random
 TINY_RANDOM_DIR = "tiny-random"
@@ -50,7 +50,7 @@ def load_chat_model(
     ``is_random`` is True for the tiny model, and for any directory carrying its marker file.
     Raises `ModelLoadError` when the directory is missing or is not a saved Kangaroo model.
     """
-    with _no_progress_bars():
+    with no_progress_bars():
         if model_dir is None:
             directory = ensure_tiny_random()
         else:
@@ -60,18 +60,6 @@ def load_chat_model(
     return model, processor, (directory / RANDOM_WEIGHTS_MARKER).is_file()
 
 
-@contextlib.contextmanager
-def _no_progress_bars() -> Iterator[None]:
-    """Silence transformers' per-file progress bars (saving and loading a small checkpoint)."""
-    from transformers.utils import logging
-
-    enabled = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            logging.enable_progress_bar()
 
 
 def _check_model_dir(directory: Path) -> None:

@@ -3,15 +3,16 @@ with the model and optimizer gathered on rank 0 in a multi-process (FSDP) run, a
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from kangaroo.model.quiet import no_progress_bars
 
 from .recipe import FINAL_DIR, FINAL_MARKER, Recipe
 
@@ -53,18 +54,6 @@ def read_trainer_state(path: Path) -> dict[str, Any]:
     return json.loads((path / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
 
 
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """No per-file progress bars from transformers while saving / loading small checkpoints."""
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()
 
 
 class Snapshot:
@@ -160,7 +149,7 @@ def export_final(model: Any, processor: Any, run_dir: Path, recipe: Recipe, ctx:
     if has_lora(model):
         export = merge_lora(copy.deepcopy(model).cpu())
     export.config.use_cache = True  # for generation with the saved model
-    with quiet_transformers():
+    with no_progress_bars():
         export.save_pretrained(tmp, **({"state_dict": state} if state is not None else {}))
         processor.save_pretrained(tmp)
     export.config.use_cache = False

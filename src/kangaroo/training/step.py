@@ -12,7 +12,7 @@ import torch
 from .feeding import micro_batches
 from .recipe import Recipe
 
-logger = logging.getLogger("kangaroo.training.trainer")  # skipped records are reported with the loop's messages
+logger = logging.getLogger(__name__)
 
 AUTOCAST = {"bf16": torch.bfloat16}  # recipe.precision -> autocast dtype (fp32: none)
 

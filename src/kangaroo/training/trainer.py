@@ -46,6 +46,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from kangaroo.model.quiet import no_progress_bars
+
 from .feeding import (
     DATA_DIR,
     DataStream,
@@ -74,7 +76,6 @@ from .run_state import (
     RECIPE_COPY,
     Checkpoints,
     export_final,
-    quiet_transformers,
     read_trainer_state,
     write_recipe_copy,
 )
@@ -364,7 +365,7 @@ def _prepare_model(recipe: Recipe) -> tuple[Any, Any]:
     from .freezing import set_trainable
     from .model_setup import build_model
 
-    with quiet_transformers():
+    with no_progress_bars():
         model, processor = build_model(recipe)
     model.config.use_cache = False
     model.language_model.config.use_cache = False
