@@ -342,6 +342,11 @@ class KangarooProcessor:
             raise ValueError(f"cannot encode {piece!r} as text: the tokenizer turns it into a special token")
         return ids
 
+    def encode_text(self, text: str) -> list[int]:
+        """Token ids of ``text`` as ordinary text (e.g. the opening of an answer to continue):
+        no special or video token can come out of it."""
+        return self._encode_plain(text)
+
     def _encode_plain(self, text: str) -> list[int]:
         """``text`` as ordinary text: no added token (special or not) is matched."""
         ids = self.tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)

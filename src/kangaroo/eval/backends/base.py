@@ -1,0 +1,51 @@
+"""What the harness asks of a model: load a sample's frames, then answer a batch of prompts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from kangaroo.eval.samples import EvalSample
+
+
+@dataclass
+class GenerationRequest:
+    """One prompt for a backend.
+
+    video:            what the backend's ``load_video`` returned for this sample.
+    system:           the system message ("" for none).
+    user:             the user's text, which follows the video in the same message.
+    assistant_prefix: the reply starts with this text; the backend returns only the continuation.
+    max_new_tokens:   the reply's budget (decoding is greedy).
+    """
+
+    sample: EvalSample
+    video: Any
+    system: str
+    user: str
+    assistant_prefix: str = ""
+    max_new_tokens: int = 32
+
+
+class Backend(Protocol):
+    """A model under evaluation. ``batch_size`` requests go to ``generate`` at once."""
+
+    name: str
+    batch_size: int
+
+    def describe(self) -> dict[str, Any]:
+        """What to record in the results manifest (model path or endpoint, settings)."""
+        ...
+
+    def load_video(self, sample: EvalSample, num_frames: int, sampling: str, fps: float | None) -> tuple[Any, np.ndarray]:
+        """``(video payload for a GenerationRequest, timestamps (T,) seconds of the sampled frames)``.
+
+        Raises a `kangaroo.video.VideoError` when the video cannot be read.
+        """
+        ...
+
+    def generate(self, requests: list[GenerationRequest]) -> list[str]:
+        """The reply to each request, in order (greedy decoding)."""
+        ...

@@ -1,0 +1,84 @@
+"""Evaluate a kangaroo checkpoint: the same processor, sampling and chat template as chat."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from kangaroo.eval.samples import EvalSample
+
+from .base import GenerationRequest
+
+
+class KangarooBackend:
+    """A saved `KangarooForCausalLM` with its processor (or, with ``model_dir=None``, the
+    random-weights tiny model). ``batch_size`` prompts are generated together (left-padded;
+    greedy answers equal one-at-a-time answers)."""
+
+    def __init__(self, model_dir: str | os.PathLike[str] | None, device: str = "cpu", dtype: Any = None,
+                 batch_size: int = 1) -> None:
+        from kangaroo.inference.loading import load_chat_model
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model, self.processor, self.is_random = load_chat_model(model_dir, device=device, dtype=dtype)
+        self.model_dir = None if model_dir is None else os.fspath(model_dir)
+        self.device = device
+        self.batch_size = batch_size
+        self.name = "kangaroo:" + (os.path.basename(os.path.normpath(self.model_dir)) if self.model_dir else "tiny-random")
+
+    def describe(self) -> dict[str, Any]:
+        config = self.model.config
+        return {"backend": "kangaroo", "model_dir": self.model_dir, "random_weights": self.is_random,
+                "parameters": sum(p.numel() for p in self.model.parameters()),
+                "projector": getattr(config, "projector_type", None), "image_size": self.processor.layout.image_size,
+                "device": self.device, "dtype": str(next(self.model.parameters()).dtype), "batch_size": self.batch_size}
+
+    def load_video(self, sample: EvalSample, num_frames: int, sampling: str, fps: float | None) -> tuple[Any, np.ndarray]:
+        kwargs: dict[str, Any] = {"sampling": sampling, **sample.load_kwargs()}
+        if sampling == "fps":
+            kwargs["fps"] = fps
+        pixel_values, timestamps = self.processor.load_video_frames(
+            sample.video, num_frames=num_frames if sampling == "uniform" else None, **kwargs)
+        return (pixel_values, timestamps), timestamps.numpy().astype(np.float64)
+
+    def _input_ids(self, request: GenerationRequest, frame_count: int) -> list[int]:
+        messages: list[dict[str, Any]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        messages.append({"role": "user", "content": [{"type": "video"}, {"type": "text", "text": request.user}]})
+        ids = self.processor.encode(messages, [frame_count])[0].tolist()
+        return ids + (self.processor.encode_text(request.assistant_prefix) if request.assistant_prefix else [])
+
+    def generate(self, requests: list[GenerationRequest]) -> list[str]:
+        from kangaroo.inference.chat import _stop_ids
+
+        model, processor = self.model, self.processor
+        device = next(model.parameters()).device
+        pixel_values = torch.cat([r.video[0] for r in requests]).to(device)  # (sum T, 3, S, S)
+        timestamps = torch.cat([r.video[1] for r in requests]).to(device)  # (sum T,)
+        counts = [int(r.video[0].shape[0]) for r in requests]
+        prompts = [self._input_ids(r, t) for r, t in zip(requests, counts, strict=True)]
+        width = max(len(p) for p in prompts)
+        pad = processor.tokenizer.pad_token_id
+        pad = pad if pad is not None else 0
+        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)  # (B, L)
+        attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+        stops = _stop_ids(processor)
+        with torch.no_grad():
+            features = model.get_video_features(pixel_values, timestamps, counts)  # list of (N_i, D)
+            output = model.generate(
+                input_ids=input_ids, attention_mask=attention_mask, video_features=torch.cat(list(features)),
+                max_new_tokens=max(r.max_new_tokens for r in requests), do_sample=False, temperature=None,
+                top_p=None, top_k=None, eos_token_id=stops, pad_token_id=pad,
+                suppress_tokens=sorted(processor.video_token_ids.values()),
+            )
+        replies = []
+        for row, request in zip(output[:, width:].tolist(), requests, strict=True):
+            row = row[: request.max_new_tokens]
+            end = next((i for i, token in enumerate(row) if token in stops), len(row))
+            replies.append(processor.decode(row[:end]).strip())
+        return replies

@@ -1,0 +1,77 @@
+"""The procedural world's test splits (`kangaroo.synth`): records written by ``kangaroo synth``
+(``<data_dir>/<task>_test.jsonl`` + ``videos/``), generated there first when absent.
+
+Options (the task's ``data``):
+  tasks:    synth task names to read (``[mcq_direction, mcq_count, ...]``).
+  split:    ``test`` (default), ``val`` or ``train``.
+  language: ``en`` or ``zh``; generated files get a ``_zh`` suffix in their folder.
+  num:      records per synth task generated when the file is absent (default 50).
+  seed:     the generation seed (default 1234); with ``num`` and ``size`` it fixes the data.
+  size:     ``[width, height]`` of generated videos (default ``[128, 96]``).
+  require:  ``options`` keeps only choice questions, ``times`` only grounding questions.
+
+Sample fields: ``question`` is the record's whole user text (the options are already in it),
+``options``/``answer`` from ``meta.options``/``meta.answer`` for choice questions, and the
+truth in seconds (a time or ``[start, end]``) from ``meta.times`` for grounding; ``groups``
+are the synth task and its ``question_type``. Samples alternate between the synth tasks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kangaroo.eval.samples import EvalSample
+
+from . import BenchmarkDataError
+
+GENERATES_DATA = True  # read_samples creates --data-dir; the files are generated on first use
+
+
+def read(data_dir: Path, options: dict[str, Any], subtitles: bool) -> Iterator[EvalSample]:
+    from kangaroo.data.records import RecordError, read_records
+    from kangaroo.synth.generate import dataset_path, generate_dataset
+
+    split = str(options.get("split", "test"))
+    language = str(options.get("language", "en"))
+    root = data_dir / ("synth" if language == "en" else f"synth_{language}")
+    require = options.get("require")
+    per_task = []
+    for task in options.get("tasks", []):
+        path = dataset_path(root, task, split)
+        if not path.is_file():
+            generate_dataset(task, int(options.get("num", 50)), int(options.get("seed", 1234)), root, split=split,
+                             size=tuple(options.get("size", (128, 96))), language=language)
+        try:
+            records = list(read_records(path))
+        except RecordError as exc:
+            raise BenchmarkDataError(f"{path}: {exc}") from None
+        samples = [_sample(record, root, task) for record in records]
+        per_task.append([s for s in samples if not ((require == "options" and not s.options)
+                                                    or (require == "times" and s.options))])
+    # round-robin over the synth tasks, so that the first N samples (--limit) cover all of them
+    for row in itertools.zip_longest(*per_task):
+        yield from (sample for sample in row if sample is not None)
+
+
+def _sample(record: Any, root: Path, task: str) -> EvalSample:
+    meta = record.meta
+    user = next(m for m in record.messages if m["role"] == "user")
+    content = user["content"]
+    question = content if isinstance(content, str) else "".join(
+        p.get("text", "") for p in content if p.get("type") == "text")
+    options = list(meta.get("options") or [])
+    if options:
+        answer: Any = meta["answer"]
+    else:
+        times = meta.get("times") or [None]
+        answer = times[0]
+    video = root / record.video
+    return EvalSample(
+        id=record.id, question=question, options=options, answer=answer, video=str(video),
+        groups={"task": task, "question_type": str(meta.get("question_type", task))},
+        error=None if video.exists() else f"video not found: {video}",
+        extra={"language": meta.get("language"), "duration": meta.get("duration")},
+    )
