@@ -2,6 +2,7 @@
 
 from . import (
     data_commands,
+    eval_commands,
     model_commands,
     synth_commands,
     tokenizer_commands,
@@ -19,6 +20,7 @@ __all__ = [
     "Seek",
     "app",
     "data_commands",
+    "eval_commands",
     "main",
     "model_commands",
     "synth_commands",
