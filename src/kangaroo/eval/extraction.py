@@ -56,8 +56,9 @@ def extract_choice(text: str, options: Sequence[str]) -> str | None:
     """
     valid = set(LETTERS[: len(options)])
     reply = normalize_reply(text)
-    if not reply:
-        return None
+    bare = reply.strip("()[]{}.:;, ")
+    if len(bare) == 1:  # the reply is one letter, in either case
+        return bare.upper() if bare.upper() in valid else None
     for letters in (_cue_letters(reply), _short_reply_letters(reply), _leading_letter(reply), _BRACKETED.findall(reply)):
         found = {letter.upper() for letter in letters} & valid
         if found:

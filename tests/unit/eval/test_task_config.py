@@ -1,0 +1,74 @@
+"""Task YAMLs: every built-in task loads; errors name the file and the problem; bases merge."""
+
+import numpy as np
+import pytest
+
+from kangaroo.eval.prompting import render_prompt
+from kangaroo.eval.samples import EvalSample
+from kangaroo.eval.task import TaskConfigError, builtin_tasks, load_task
+from kangaroo.video.subtitles import SubtitleLine, Subtitles
+
+EXPECTED_TASKS = {"mvbench", "videomme", "videomme_sub", "mlvu", "egoschema", "egoschema_full", "tempcompass",
+                  "longvideobench", "lvbench", "nextqa", "seedbench_video", "synth_mcq", "synth_mcq_zh",
+                  "synth_needle", "synth_grounding", "synth_grounding_zh"}
+
+
+def test_every_builtin_task_loads_and_renders():
+    assert set(builtin_tasks()) >= EXPECTED_TASKS
+    sample = EvalSample("1", "What moves?", ["cat", "dog"], answer="A",
+                        subtitles=Subtitles([SubtitleLine(0.0, 5.0, "<font color=\"white\">hello</font>")]))
+    for name in builtin_tasks():
+        task = load_task(name)
+        for variant in task.prompts:
+            rendered = render_prompt(task.prompt_variant(variant), sample, np.array([1.0, 2.0]))
+            assert "What moves?" in rendered.user, (name, variant)
+            assert "{" not in rendered.user.replace("{question}", ""), (name, variant)
+
+
+def test_mvbench_official_prompt_is_exact():
+    task = load_task("mvbench")
+    rendered = render_prompt(task.prompt_variant(), EvalSample("1", "What happened?", ["Ate.", "Slept."]),
+                             np.array([0.5]))
+    assert rendered.user == "Question: What happened?\nOptions:\n(A) Ate.\n(B) Slept.\nOnly give the best option."
+    assert rendered.assistant_prefix == "Best option:("
+    assert rendered.system.startswith("Carefully watch the video")
+
+
+def test_subtitles_are_the_lines_at_the_sampled_frames_without_tags():
+    task = load_task("videomme_sub")
+    subs = Subtitles([SubtitleLine(0.0, 1.0, '<font color="white" size=".72c">first</font>'),
+                      SubtitleLine(1.0, 2.0, "second"), SubtitleLine(5.0, 6.0, "never shown")])
+    sample = EvalSample("1", "Q?", ["a", "b", "c", "d"], subtitles=subs)
+    user = render_prompt(task.prompt_variant(), sample, np.array([0.5, 0.7, 1.5])).user
+    assert "first\nsecond" in user and "never shown" not in user and "<font" not in user
+    no_subs = render_prompt(task.prompt_variant(), EvalSample("2", "Q?", ["a"]), np.array([0.5])).user
+    assert task.prompt_variant().no_subtitles in no_subs
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_bad_task_files_raise_clear_errors(tmp_path):
+    with pytest.raises(TaskConfigError, match="unknown task 'nope'"):
+        load_task("nope")
+    with pytest.raises(TaskConfigError, match="missing 'format'"):
+        load_task(_write(tmp_path / "a.yaml", "name: a\nprompts: {p: {user: '{question}'}}\n"))
+    with pytest.raises(TaskConfigError, match="unknown keys \\['frame'\\]"):
+        load_task(_write(tmp_path / "b.yaml", "name: b\nformat: synth\nframe: 3\nprompts: {p: {user: x}}\n"))
+    with pytest.raises(TaskConfigError, match="bad template"):
+        load_task(_write(tmp_path / "c.yaml", "name: c\nformat: synth\nprompts: {p: {user: '{qestion}'}}\n"))
+    with pytest.raises(TaskConfigError, match="macro needs average_over"):
+        load_task(_write(tmp_path / "d.yaml", "name: d\nformat: synth\naverage: macro\nprompts: {p: {user: x}}\n"))
+    with pytest.raises(TaskConfigError, match="no prompt 'other'"):
+        load_task("mvbench").prompt_variant("other")
+
+
+def test_a_task_can_start_from_another(tmp_path):
+    path = _write(tmp_path / "mine.yaml", "base: mvbench\nname: mvbench_32\nframes: 32\n"
+                                          "prompts: {official: {assistant_prefix: ''}}\n")
+    task = load_task(path)
+    assert (task.name, task.frames, task.format) == ("mvbench_32", 32, "mvbench")
+    assert task.prompt_variant().assistant_prefix == ""
+    assert task.prompt_variant().user.startswith("Question: {question}")  # the rest is inherited
