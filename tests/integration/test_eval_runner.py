@@ -174,3 +174,18 @@ def test_cli_runs_synthetic_tasks_resumes_and_reports(tmp_path, monkeypatch):
     assert bad.returncode == 2 and "unknown task 'no_such_task'" in bad.stderr
     missing = _kangaroo("eval", "--task", "mvbench", "-d", "nowhere", "--backend", "oracle", cwd=tmp_path)
     assert missing.returncode == 2 and "no such data directory" in missing.stderr
+
+
+def test_torchrun_shards_over_processes_and_merges(mvbench_dir, tmp_path):
+    data, expected = mvbench_dir
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "kangaroo.cli", "eval", "--task", "mvbench", "-d", str(data), "--backend", "oracle",
+               "--frames", "4", "-o", str(tmp_path / "out"), "--no-progress"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    folder = tmp_path / "out" / "mvbench" / "frames_4"
+    assert sorted(p.name for p in folder.glob("predictions*.jsonl")) == [
+        "predictions.shard-0-of-2.jsonl", "predictions.shard-1-of-2.jsonl"]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["overall"]["scored"] == len(expected) and metrics["overall"]["accuracy"] == 100.0
+    assert (tmp_path / "out" / "results.md").is_file()

@@ -63,7 +63,7 @@ def _run_entry(run: dict[str, Any]) -> dict[str, Any]:
 
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent shards may both write
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
