@@ -27,5 +27,8 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
     # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
     "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
     "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+    # lmms-eval, for the test of kangaroo's lmms-eval plugin only: without its dependencies
+    # (datasets, evaluate, ... are not needed to register and run a model, and would pull much more)
+    "$VENV/bin/python" -m pip install --quiet --no-deps "lmms-eval==0.7.3" "loguru>=0.7" "pytz>=2024.1"
     echo "$want" > "$STAMP"
 fi
