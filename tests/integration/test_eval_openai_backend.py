@@ -326,3 +326,25 @@ def _one_frame() -> Any:
     from kangaroo.eval.backends.openai import FramesPayload, _jpeg_data_url
 
     return FramesPayload((_jpeg_data_url(np.full((8, 8, 3), 128, np.uint8), 448, 90),))
+
+
+def test_the_harness_scores_an_endpoint_end_to_end(endpoint: FakeEndpoint, tmp_path: Path) -> None:
+    """`kangaroo eval`'s runner on a tiny MVBench (bounds, a frame folder, an assistant prefix)."""
+    from benchmark_fixtures import mvbench
+    from kangaroo.eval.formats import read_samples
+    from kangaroo.eval.prompting import render_prompt
+    from kangaroo.eval.runner import run_task
+    from kangaroo.eval.task import load_task
+
+    task = load_task("mvbench")
+    expected = mvbench.write(tmp_path / "data")
+    prompt = task.prompt_variant()
+    for sample in read_samples(task.format, tmp_path / "data", task.data):
+        user = render_prompt(prompt, sample, np.zeros(4)).user
+        endpoint.answers[user] = f"{sample.answer}) {sample.options[ord(sample.answer) - 65]}"
+    metrics = run_task(backend(endpoint, concurrency=2), task, tmp_path / "data", tmp_path / "out", frames=4)
+    overall = metrics["overall"]
+    assert (overall["scored"], overall["errors"], overall["accuracy_strict"]) == (len(expected), 0, 100.0)
+    assert len(endpoint.seen) == len(expected)
+    assert all(len(seen.image_sizes) == 4 for seen in endpoint.seen)  # the frames the harness sampled
+    assert all(seen.body["messages"][-1] == {"role": "assistant", "content": PREFIX} for seen in endpoint.seen)
