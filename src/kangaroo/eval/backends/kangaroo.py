@@ -13,6 +13,13 @@ from kangaroo.eval.samples import EvalSample
 from .base import GenerationRequest
 
 
+def _short_name(model_dir: str) -> str:
+    """``runs/tiny/stage5/final`` -> ``stage5/final``; ``ckpt/`` -> ``ckpt``."""
+    parts = os.path.normpath(os.path.abspath(model_dir)).split(os.sep)
+    last = parts[-1]
+    return "/".join(parts[-2:]) if last == "final" or last.startswith("checkpoint") else last
+
+
 class KangarooBackend:
     """A saved `KangarooForCausalLM` with its processor (or, with ``model_dir=None``, the
     random-weights tiny model). ``batch_size`` prompts are generated together (left-padded;
@@ -28,7 +35,7 @@ class KangarooBackend:
         self.model_dir = None if model_dir is None else os.fspath(model_dir)
         self.device = device
         self.batch_size = batch_size
-        self.name = "kangaroo:" + (os.path.basename(os.path.normpath(self.model_dir)) if self.model_dir else "tiny-random")
+        self.name = "kangaroo:" + (_short_name(self.model_dir) if self.model_dir else "tiny-random")
 
     def describe(self) -> dict[str, Any]:
         config = self.model.config
