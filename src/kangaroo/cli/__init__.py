@@ -1,6 +1,7 @@
 """The ``kangaroo`` command line (see `app`): ``kangaroo --help`` lists the commands."""
 
 from . import (
+    curate_commands,
     data_commands,
     eval_commands,
     model_commands,
@@ -19,6 +20,7 @@ __all__ = [
     "Sampling",
     "Seek",
     "app",
+    "curate_commands",
     "data_commands",
     "eval_commands",
     "main",

@@ -110,21 +110,30 @@ class ThresholdFilter:
 class GlobalStep(Protocol):
     """A step that needs the whole dataset first (category balance).
 
-    The executor runs the steps before it on every shard, calls ``key(record)`` on every record
-    that reached it, gives the counts per key to ``plan`` (a JSON-serialisable decision, saved so
-    that a resumed run reuses it), then runs ``with_plan(plan)`` — an ordinary `Step` — and the
-    steps after it on every shard.
+    The executor runs the steps before it on every shard, calls ``observe(record)`` on every
+    record that reached it, gives the list of observations (in any order: a plan must not depend
+    on it) to ``plan`` (a JSON-serialisable decision, saved so that a resumed run reuses it), then
+    runs ``with_plan(plan)`` — an ordinary `Step` — and the steps after it on every shard.
+
+    An observation is whatever the plan needs per record, JSON-serialisable (executors may write
+    observations to disk or send them between processes): a step that only counts returns
+    ``key(record)`` (the default below), category balance returns ``[category, record id]`` so
+    that its plan can rank records across shards.
     """
 
     name: str
     cost: int
 
     def key(self, record: Record) -> str:
-        """The value counted per record (its category)."""
+        """The group a record belongs to (its category)."""
         ...
 
-    def plan(self, counts: dict[str, int]) -> dict[str, Any]:
-        """The decision for the whole dataset, from the counts of ``key`` values."""
+    def observe(self, record: Record) -> Any:
+        """What ``plan`` needs to know about one record (default: its ``key``)."""
+        return self.key(record)
+
+    def plan(self, observations: list[Any]) -> dict[str, Any]:
+        """The decision for the whole dataset, from the observations of every record."""
         ...
 
     def with_plan(self, plan: dict[str, Any]) -> Step:

@@ -161,7 +161,7 @@ class OpenAIBackend:
         clip = load_video(sample.video, num_frames=num_frames, sampling=sampling, fps=fps,
                           size=_decode_size(sample.video, self.max_side), aspect="stretch",
                           **sample.load_kwargs())
-        urls = tuple(_jpeg_data_url(frame, self.max_side, self.jpeg_quality) for frame in clip.frames)
+        urls = tuple(jpeg_data_url(frame, self.max_side, self.jpeg_quality) for frame in clip.frames)
         return FramesPayload(urls), clip.timestamps
 
     # --- generation ----------------------------------------------------------------------------
@@ -175,7 +175,7 @@ class OpenAIBackend:
 
     def _generate_one(self, request: GenerationRequest) -> str:
         reply = self._post_with_retries(self.request_body(request))
-        return _strip_prefix(_reply_text(reply, self.url), request.assistant_prefix)
+        return _strip_prefix(reply_text(reply, self.url), request.assistant_prefix)
 
     def request_body(self, request: GenerationRequest) -> dict[str, Any]:
         """The JSON body of the chat-completions request for ``request``."""
@@ -194,39 +194,62 @@ class OpenAIBackend:
         return body
 
     def _post_with_retries(self, body: dict[str, Any]) -> dict[str, Any]:
-        data = json.dumps(body).encode("utf-8")
-        for attempt in range(self.retries + 1):
-            try:
-                return self._post(data)
-            except _Retryable as exc:
-                if attempt == self.retries:
-                    tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
-                    raise EndpointError(f"{self.url}: {exc.message} (gave up after {tries})", exc.status) from None
-                if exc.retry_after is not None:
-                    time.sleep(min(exc.retry_after, MAX_RETRY_AFTER))
-                else:
-                    time.sleep(min(self.backoff * 2**attempt, MAX_BACKOFF))
-        raise AssertionError("unreachable")
+        return post_with_retries(self.url, body, api_key=self._api_key, timeout=self.timeout,
+                                 retries=self.retries, backoff=self.backoff)
 
-    def _post(self, data: bytes) -> dict[str, Any]:
-        """One POST; raises `_Retryable` or `EndpointError`."""
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+
+# --- requests (shared with other clients of OpenAI-compatible endpoints: curation captioners) --
+
+
+def chat_completions_url(base_url: str) -> str:
+    """``{base_url}/chat/completions`` for an API root like ``http://127.0.0.1:8000/v1`` (a URL that
+    already ends in ``/chat/completions`` is accepted too); raises ``ValueError`` for a non-http(s) URL."""
+    return f"{_check_base_url(base_url)}/chat/completions"
+
+
+def post_with_retries(url: str, body: dict[str, Any], *, api_key: str | None = None, timeout: float = 120.0,
+                      retries: int = 3, backoff: float = 1.0) -> dict[str, Any]:
+    """POST ``body`` as JSON to ``url`` and return the JSON answer.
+
+    Connection errors, timeouts, 429 and 5xx are tried again up to ``retries`` more times, waiting
+    ``backoff * 2**attempt`` seconds (at most `MAX_BACKOFF`) or what ``Retry-After`` asks (at most
+    `MAX_RETRY_AFTER`). Any other status, an answer that is not JSON, or a failure after the last
+    try raises `EndpointError`. ``api_key`` is sent as ``Authorization: Bearer`` (None: no header).
+    """
+    data = json.dumps(body).encode("utf-8")
+    for attempt in range(retries + 1):
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            raise _http_failure(exc, self.url) from None
-        except urllib.error.URLError as exc:
-            raise _Retryable(f"cannot reach the endpoint ({exc.reason})") from None
-        except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
-            raise _Retryable(f"no complete answer within {self.timeout:g} s ({type(exc).__name__}: {exc})") from None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise EndpointError(f"{self.url}: the answer is not JSON: {raw[:200]!r}", 200) from None
+            return _post(url, data, api_key, timeout)
+        except _Retryable as exc:
+            if attempt == retries:
+                tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+                raise EndpointError(f"{url}: {exc.message} (gave up after {tries})", exc.status) from None
+            if exc.retry_after is not None:
+                time.sleep(min(exc.retry_after, MAX_RETRY_AFTER))
+            else:
+                time.sleep(min(backoff * 2**attempt, MAX_BACKOFF))
+    raise AssertionError("unreachable")
+
+
+def _post(url: str, data: bytes, api_key: str | None, timeout: float) -> dict[str, Any]:
+    """One POST; raises `_Retryable` or `EndpointError`."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+    except urllib.error.HTTPError as exc:
+        raise _http_failure(exc, url) from None
+    except urllib.error.URLError as exc:
+        raise _Retryable(f"cannot reach the endpoint ({exc.reason})") from None
+    except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+        raise _Retryable(f"no complete answer within {timeout:g} s ({type(exc).__name__}: {exc})") from None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise EndpointError(f"{url}: the answer is not JSON: {raw[:200]!r}", 200) from None
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -251,7 +274,7 @@ def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None
 
 def _decode_size(source: str | None, max_side: int) -> tuple[int, int] | None:
     """``(width, height)`` to decode a video file at so its longer side is ``max_side``; None for
-    a smaller video, a still image or a frame folder (`_jpeg_data_url` resizes those)."""
+    a smaller video, a still image or a frame folder (`jpeg_data_url` resizes those)."""
     if source is None or not os.path.isfile(source) or Path(source).suffix.lower() in IMAGE_SUFFIXES:
         return None
     from kangaroo.video import probe
@@ -269,7 +292,7 @@ def _fit(width: int, height: int, max_side: int) -> tuple[int, int] | None:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _jpeg_data_url(frame: np.ndarray, max_side: int, quality: int) -> str:
+def jpeg_data_url(frame: np.ndarray, max_side: int, quality: int) -> str:
     """A ``data:image/jpeg;base64,...`` URL of an RGB uint8 ``(H, W, 3)`` frame, resized to ``max_side``."""
     from PIL import Image
 
@@ -357,7 +380,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _reply_text(reply: dict[str, Any], url: str) -> str:
+def reply_text(reply: dict[str, Any], url: str) -> str:
     """``choices[0].message.content`` (parts joined; None becomes "")."""
     try:
         content = reply["choices"][0]["message"].get("content")
@@ -366,6 +389,10 @@ def _reply_text(reply: dict[str, Any], url: str) -> str:
     if isinstance(content, list):
         return "".join(part.get("text", "") for part in content if isinstance(part, dict))
     return content or ""
+
+
+_jpeg_data_url = jpeg_data_url  # the names used before they were public
+_reply_text = reply_text
 
 
 def _strip_prefix(text: str, prefix: str) -> str:
