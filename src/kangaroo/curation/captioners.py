@@ -121,7 +121,9 @@ def _check_tokens(max_new_tokens: Any) -> int:
 class KangarooCaptioner:
     """A saved kangaroo checkpoint (model + processor) as frame captioner and summarizer.
 
-    model_dir:      a directory written by ``save_pretrained`` (see `kangaroo.inference.loading`).
+    model_dir:      a directory written by ``save_pretrained`` (see `kangaroo.inference.loading`), or
+                    ``tiny-random`` for the random-weights tiny model (its captions are noise: it
+                    runs the whole path offline, for trying a pipeline out).
     device, dtype:  where and how the weights live (default CPU, as saved).
     max_new_tokens: the longest caption or summary, in tokens. Decoding is greedy.
 
@@ -135,6 +137,10 @@ class KangarooCaptioner:
 
     def __init__(self, model_dir: str | os.PathLike[str], device: str = "cpu", dtype: Any = None,
                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> None:
+        if os.fspath(model_dir) == "tiny-random":
+            from kangaroo.inference.loading import ensure_tiny_random
+
+            model_dir = ensure_tiny_random()
         directory = _model_dir(model_dir, "kangaroo")
         model_type = _config(directory, "kangaroo").get("model_type")
         if model_type != "kangaroo":

@@ -44,3 +44,15 @@ def fit_width(width: int, height: int, max_width: int) -> tuple[int, int]:
         return width - width % 2, height - height % 2
     scaled = round(height * max_width / width)
     return max_width - max_width % 2, max(2, scaled - scaled % 2)
+
+
+def frames_within_width(record: Record, num_frames: int, max_width: int) -> np.ndarray:
+    """``num_frames`` uniformly spaced frames of the clip, uint8 ``(T, H, W, 3)``, scaled down (by
+    the decoder) so that ``W <= max_width``, aspect kept. Raises `kangaroo.video.VideoError`."""
+    from kangaroo.video import probe
+
+    info = probe(record["video"], scan=False)
+    width, height = info.display_width, info.display_height
+    size = fit_width(width, height, max_width) if width > max_width else None
+    frames, _ = clip_frames(record, num_frames, size=size, seek="auto")
+    return frames

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..frames import clip_frames, fit_width
+from ..frames import frames_within_width
 from ..geometry import Box, coverage
 from .base import COST_DETECTOR, Record, ThresholdFilter
 
@@ -79,7 +79,7 @@ class FaceCoverageFilter(ThresholdFilter):
     def measure(self, record: Record) -> float:
         """The largest face coverage over the clip's sampled frames, in ``[0, 1]``.
         Raises `kangaroo.video.VideoError` when the video cannot be read."""
-        frames = fitted_frames(record, self.num_frames, self.max_width)  # (T, H, W, 3)
+        frames = frames_within_width(record, self.num_frames, self.max_width)  # (T, H, W, 3)
         return max((self.frame_coverage(frame) for frame in frames), default=0.0)
 
     def frame_coverage(self, frame: np.ndarray) -> float:
@@ -94,24 +94,13 @@ class FaceCoverageFilter(ThresholdFilter):
         return _onnx_faces(frame, self.detector, self.min_score)
 
 
-def fitted_frames(record: Record, num_frames: int, max_width: int) -> np.ndarray:
-    """``num_frames`` uniformly spaced frames of the clip, uint8 ``(T, H, W, 3)``, scaled down (by
-    the decoder) so that ``W <= max_width``, aspect kept. Raises `kangaroo.video.VideoError`."""
-    from kangaroo.video import probe
-
-    info = probe(record["video"], scan=False)
-    width, height = info.display_width, info.display_height
-    size = fit_width(width, height, max_width) if width > max_width else None
-    frames, _ = clip_frames(record, num_frames, size=size, seek="auto")
-    return frames
-
-
 def _haar_faces(frame: np.ndarray, min_neighbors: int) -> list[Box]:
     import cv2
 
     # no histogram equalisation: on dark, flat backgrounds it turns gradient bands into false faces
     gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)  # (H, W) uint8
-    found = _detector("haar").detectMultiScale(gray, scaleFactor=1.1, minNeighbors=min_neighbors, minSize=(24, 24))
+    classifier = _detector("haar")
+    found = classifier.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=min_neighbors, minSize=(24, 24))
     return [(float(x), float(y), float(x + w), float(y + h)) for x, y, w, h in np.reshape(found, (-1, 4))]
 
 
@@ -147,7 +136,8 @@ def _new_detector(spec: str) -> Any:
         path = Path(cv2.data.haarcascades) / HAAR_CASCADE
         classifier = cv2.CascadeClassifier(str(path))
         if classifier.empty():
-            raise RuntimeError(f"cannot load OpenCV's Haar cascade {path} (opencv-python >= 5 ships none; use < 5)")
+            raise RuntimeError(f"cannot load OpenCV's Haar cascade {path} "
+                               "(opencv-python >= 5 ships none; use < 5)")
         return classifier
     try:
         return cv2.FaceDetectorYN.create(spec, "", (320, 320))

@@ -146,12 +146,13 @@ class SceneCutStep:
     def _cut_times(self, path: str, lo: float, hi: float, size: tuple[int, int]) -> list[float]:
         """Timestamps of the first analysed frame of every new scene in ``[lo, hi)``."""
         detector, make_position = self._detector()
-        times: list[float] = []  # timestamp of every analysed frame, by analysis index
+        # Timestamp of every analysed frame, by analysis index. A source slower than the analysis
+        # rate shows a frame at several targets: it is analysed again (a zero difference), so the
+        # detector's frame counts stay 1 / analysis_fps apart and a cut's index maps to one frame.
+        times: list[float] = []
         cuts: list[float] = []
         for frames, stamps in self._windows(path, lo, hi, size):
             for frame, t in zip(frames, stamps, strict=True):
-                if times and t <= times[-1]:  # a low-rate source shows the same frame twice
-                    continue
                 times.append(float(t))
                 bgr = np.ascontiguousarray(frame[:, :, ::-1])  # (h, w, 3) RGB -> BGR for OpenCV
                 for found in detector.process_frame(make_position(len(times) - 1), bgr):

@@ -58,7 +58,8 @@ class StaticSceneFilter(ThresholdFilter):
     def measure(self, record: Record) -> float:
         """Mean optical-flow magnitude over the clip's sampled frames, pixels at ``size x size``.
         Raises `kangaroo.video.VideoError` when the video cannot be read."""
-        frames, times = clip_frames(record, self.num_frames, size=self.size, seek="exact")  # (T, S, S, 3), (T,)
+        # (T, S, S, 3) and (T,)
+        frames, times = clip_frames(record, self.num_frames, size=self.size, seek="exact")
         _, first = np.unique(times, return_index=True)
         frames = frames[np.sort(first)]  # (T', S, S, 3): one per distinct timestamp
         return mean_flow(frames)

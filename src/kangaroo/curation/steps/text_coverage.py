@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..frames import clip_frames, fit_width
+from ..frames import frames_within_width
 from ..geometry import Box, coverage, quad_to_box
 from .base import COST_OCR, Record, ThresholdFilter
 
@@ -70,13 +70,14 @@ class TextCoverageFilter(ThresholdFilter):
         if self.min_chars < 1:
             raise ValueError(f"min_chars must be >= 1, got {self.min_chars}")
         if engine is not None and not callable(engine):
-            raise ValueError(f"engine must be an OCR callable like rapidocr.RapidOCR(), got {type(engine).__name__}")
+            raise ValueError("engine must be an OCR callable like rapidocr.RapidOCR(), "
+                             f"got {type(engine).__name__}")
         self._engine = engine
 
     def measure(self, record: Record) -> float:
         """The largest text coverage over the clip's sampled frames, in ``[0, 1]``.
         Raises `kangaroo.video.VideoError` when the video cannot be read."""
-        frames = fitted_frames(record, self.num_frames, self.max_width)  # (T, H, W, 3)
+        frames = frames_within_width(record, self.num_frames, self.max_width)  # (T, H, W, 3)
         engine = self._engine if self._engine is not None else ocr_engine()
         return max((self.frame_coverage(frame, engine) for frame in frames), default=0.0)
 
@@ -89,26 +90,14 @@ class TextCoverageFilter(ThresholdFilter):
         """The frame's text boxes ``(x0, y0, x1, y1)`` that pass ``min_score`` and ``min_chars``."""
         height, width = frame.shape[:2]
         result = engine(np.ascontiguousarray(frame[..., ::-1]))  # RGB -> BGR, as OpenCV-based OCR expects
-        boxes, texts, scores = getattr(result, "boxes", None), getattr(result, "txts", None), getattr(result, "scores", None)
-        if boxes is None or texts is None or scores is None:
+        boxes, texts, scores = (getattr(result, key, None) for key in ("boxes", "txts", "scores"))
+        if boxes is None or texts is None or scores is None:  # no text found
             return []
         return [
             quad_to_box(quad, width, height)
             for quad, text, score in zip(boxes, texts, scores, strict=True)
             if score >= self.min_score and sum(char.isalnum() for char in str(text)) >= self.min_chars
         ]
-
-
-def fitted_frames(record: Record, num_frames: int, max_width: int) -> np.ndarray:
-    """``num_frames`` uniformly spaced frames of the clip, uint8 ``(T, H, W, 3)``, scaled down (by
-    the decoder) so that ``W <= max_width``, aspect kept. Raises `kangaroo.video.VideoError`."""
-    from kangaroo.video import probe
-
-    info = probe(record["video"], scan=False)
-    width, height = info.display_width, info.display_height
-    size = fit_width(width, height, max_width) if width > max_width else None
-    frames, _ = clip_frames(record, num_frames, size=size, seek="auto")
-    return frames
 
 
 def ocr_engine() -> Any:
@@ -126,7 +115,8 @@ def _new_engine() -> Any:
     try:
         from rapidocr import RapidOCR
     except ImportError as exc:
-        raise ImportError("TextCoverageFilter needs rapidocr and onnxruntime: pip install 'kangaroo[curate]'") from exc
+        raise ImportError("TextCoverageFilter needs rapidocr and onnxruntime: "
+                          "pip install 'kangaroo[curate]'") from exc
     params = {
         "Global.log_level": "error",  # it logs every model load at INFO and every text-free frame at WARNING
         "Global.text_score": 0.0,  # the filter applies its own min_score
