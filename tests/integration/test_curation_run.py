@@ -194,7 +194,7 @@ def test_calibrate_cli_separates_labelled_clips(videos, tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    best = next(s for s in report["sweep"] if s["threshold"] == report["suggested"])
+    best = next(s for s in report["sweep"] if s["threshold"] == report["best"])
     assert (best["precision"], best["recall"]) == (1.0, 1.0)
     drop_values = [v["value"] for v in report["values"] if v["label"] == "drop"]
     keep_values = [v["value"] for v in report["values"] if v["label"] == "keep"]

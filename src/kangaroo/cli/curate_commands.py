@@ -101,7 +101,7 @@ def calibrate_command(
 ) -> None:
     """Sweep a filter's threshold over clips labelled keep/drop; print precision and recall of
     dropping the 'drop' clips at each threshold, and the threshold of best F1."""
-    from kangaroo.curation.calibrate import best, measure_all, read_labels, sweep
+    from kangaroo.curation.calibrate import best, measure_all, read_labels, suggest, sweep
     from kangaroo.curation.inputs import InputError
     from kangaroo.curation.pipeline import PipelineError, build_step, load_pipeline
 
@@ -119,11 +119,12 @@ def calibrate_command(
         raise typer.Exit(EXIT_USAGE) from None
     measured = measure_all(step, records)
     scores = sweep(step, measured)
-    suggestion = best(scores)
+    top = best(scores)
+    suggested = suggest(step, scores, measured)
     failed = [(r["id"], e) for r, v, e in measured if v is None]
     if as_json:
         console.print_json(json.dumps({
-            "step": step_name, "configured": float(step.threshold), "suggested": suggestion.threshold,
+            "step": step_name, "configured": float(step.threshold), "best": top.threshold, "suggested": suggested,
             "values": [{"id": r["id"], "label": r["label"], "value": v} for r, v, _ in measured],
             "sweep": [vars(s) for s in scores], "unreadable": failed}))
         return
@@ -131,10 +132,11 @@ def calibrate_command(
     for column in ("threshold", "dropped", "precision", "recall", "F1"):
         table.add_column(column, justify="right")
     for s in scores:
-        mark = " <" if s is suggestion else ""
+        mark = " <" if s is top else ""
         table.add_row(f"{s.threshold:.4g}{mark}", str(s.dropped), f"{s.precision:.2f}", f"{s.recall:.2f}", f"{s.f1:.2f}")
     console.print(table)
     for clip_id, error in failed:
         err_console.print(f"[yellow]unreadable:[/] {escape(clip_id)}: {escape(error)}", highlight=False)
-    console.print(f"{step_name}: configured threshold {float(step.threshold):g}, suggested {suggestion.threshold:.4g} "
-                  f"(precision {suggestion.precision:.2f}, recall {suggestion.recall:.2f})", highlight=False)
+    console.print(f"{step_name}: configured threshold {float(step.threshold):g}; best split at {top.threshold:.4g} "
+                  f"(precision {top.precision:.2f}, recall {top.recall:.2f}); suggested {suggested:.4g}, the middle of "
+                  "the gap to the next measured value", highlight=False)

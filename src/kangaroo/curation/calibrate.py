@@ -3,7 +3,9 @@
 Each labelled clip is measured once with the filter's own ``measure``; then every candidate
 threshold (each distinct measured value, and the configured one) is scored as a detector of the
 clips to drop: precision = labelled-drop among those it drops, recall = the labelled-drop clips
-it drops. The suggestion is the threshold of best F1 (ties: the one keeping most clips).
+it drops. The best threshold has the best F1 (ties: the one dropping fewest clips); the
+suggestion is the middle of the gap between it and the next measured value, the threshold with
+the widest margin on both sides that splits the labelled clips the same way.
 
 Labels: a JSONL file of records ``{"video": path, "start"?: s, "end"?: s, "label": "keep"|"drop"}``
 (``video`` relative to the file's folder or absolute; for caption refinement, records with
@@ -91,6 +93,19 @@ def sweep(step: Any, measured: list[tuple[dict[str, Any], float | None, str]]) -
 def best(scores: list[ThresholdScore]) -> ThresholdScore:
     """The threshold of best F1 (ties: fewest clips dropped)."""
     return max(scores, key=lambda s: (s.f1, -s.dropped))
+
+
+def suggest(step: Any, scores: list[ThresholdScore],
+            measured: list[tuple[dict[str, Any], float | None, str]]) -> float:
+    """The middle of the gap between the best threshold and the next measured value on the side
+    it keeps (or the best threshold itself when there is none)."""
+    chosen = best(scores).threshold
+    values = sorted({v for _, v, _ in measured if v is not None})
+    if step.drop_above:
+        beyond = [v for v in values if v > chosen]
+        return (chosen + beyond[0]) / 2 if beyond else chosen
+    below = [v for v in values if v < chosen]
+    return (chosen + below[-1]) / 2 if below else chosen
 
 
 def _with_threshold(step: Any, threshold: float) -> Any:

@@ -140,3 +140,19 @@ def test_bad_arguments_raise():
         CategoryBalance(classifier="kangaroo_no_such_module:f")
     with pytest.raises(ValueError, match="unique"):
         CategoryBalance(cap=0.1).plan([["a", "same"]] * 20)
+
+
+def test_no_category_exceeds_the_cap_of_the_balanced_output():
+    from kangaroo.curation.steps.category_balance import balanced_limit
+
+    counts = [7, 5, 4, 4, 3, 2, 2, 1]
+    limit, feasible = balanced_limit(counts, 0.15)
+    assert (limit, feasible) == (3, True)
+    kept = [min(n, limit) for n in counts]
+    assert max(kept) / sum(kept) <= 0.15
+    assert 4 / sum(min(n, 4) for n in counts) > 0.15  # one more would break the cap
+    many = [1000] * 5 + [10] * 300  # 305 categories, a 1% cap as in the paper
+    limit, feasible = balanced_limit(many, 0.01)
+    kept = [min(n, limit) for n in many]
+    assert feasible and max(kept) / sum(kept) <= 0.01 < (limit + 1) / sum(min(n, limit + 1) for n in many)
+    assert balanced_limit([50, 50], 0.2) == (20, False)  # 2 categories cannot each be <= 20%

@@ -28,6 +28,25 @@ UNKNOWN = "unknown"
 Classifier = Callable[[Record], Any]
 
 
+def balanced_limit(counts: list[int], cap: float) -> tuple[int, bool]:
+    """``(limit, feasible)``: the largest per-category count ``L`` such that, once every category
+    is cut to at most ``L``, no category is more than ``cap`` of what remains
+    (``L <= cap * sum(min(n, L))``). When no ``L >= 1`` satisfies it (fewer than ``1 / cap``
+    categories), ``feasible`` is False and the limit is ``cap`` of the records reaching the step.
+    """
+    def fits(limit: int) -> bool:
+        return limit <= cap * sum(min(n, limit) for n in counts)
+
+    # sum(min(n, L)) / L never grows with L, so the limits that fit are 1..best: bisect for best
+    low, high = 0, max(counts, default=0)
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    if low == 0:
+        return max(1, math.floor(cap * sum(counts))), False
+    return low, True
+
+
 def record_hash(seed: int, record_id: str) -> str:
     """The 64-bit BLAKE2b hash of ``(seed, record_id)`` as 16 hex digits (fixed width, so string
     order is numeric order, and a plan's JSON stays exact in readers that parse numbers as
@@ -70,13 +89,15 @@ def distribution(observations: Iterable[Any], plan: dict[str, Any] | None = None
 
 @dataclass
 class CategoryBalance:
-    """Keep at most ``floor(cap * N)`` records of every category, N = records reaching the step.
+    """Cut every category to at most ``limit`` records so that none is more than ``cap`` of the
+    balanced output.
 
-    cap:        the largest share of the N records that reach this step a category may keep
-                (the paper's 1% = 0.01). ``limit = max(1, floor(cap * N))``; a category with at
-                most ``limit`` records is untouched, a larger one keeps exactly ``limit`` records
-                (so its share after balancing is at most ``limit / N <= cap`` of the input; of the
-                smaller output, it can be more).
+    cap:        the largest share of the output a category may have (the paper's 1% = 0.01).
+                ``limit`` is the largest count with ``limit <= cap * sum(min(n_c, limit))``
+                (`balanced_limit`); categories with at most ``limit`` records are untouched,
+                larger ones keep exactly ``limit``. With fewer than ``1 / cap`` categories no
+                limit can satisfy that: the plan says ``feasible: false`` and the limit is
+                ``max(1, floor(cap * N))`` of the N records reaching the step.
     seed:       which records a capped category keeps: those whose `record_hash` ``(seed, id)``
                 ranks among the ``limit`` smallest of the category. Record ids must be unique.
     classifier: None: the category is ``meta.category`` (``"unknown"`` when absent). Else a
@@ -129,7 +150,7 @@ class CategoryBalance:
         for category, record_id in observations:
             by_category.setdefault(str(category), []).append(str(record_id))
         total = sum(len(ids) for ids in by_category.values())
-        limit = max(1, math.floor(self.cap * total))
+        limit, feasible = balanced_limit([len(ids) for ids in by_category.values()], self.cap)
         capped: dict[str, dict[str, Any]] = {}
         for category, ids in sorted(by_category.items()):
             if len(ids) <= limit:
@@ -140,8 +161,8 @@ class CategoryBalance:
             capped[category] = {"count": len(ids), "limit": limit, "seed": self.seed,
                                 "threshold": hashes[limit - 1]}
         counts = {c: len(ids) for c, ids in sorted(by_category.items(), key=lambda kv: (-len(kv[1]), kv[0]))}
-        return {"cap": self.cap, "seed": self.seed, "total": total, "limit": limit, "counts": counts,
-                "capped": capped}
+        return {"cap": self.cap, "seed": self.seed, "total": total, "limit": limit, "feasible": feasible,
+                "counts": counts, "capped": capped}
 
     def with_plan(self, plan: dict[str, Any]) -> CategoryCapStep:
         """The per-record step applying ``plan`` (from `plan`, possibly read back from JSON)."""
