@@ -56,3 +56,13 @@ def frames_within_width(record: Record, num_frames: int, max_width: int) -> np.n
     size = fit_width(width, height, max_width) if width > max_width else None
     frames, _ = clip_frames(record, num_frames, size=size, seek="auto")
     return frames
+
+
+def check_coverage_settings(threshold: float, num_frames: int, max_width: int) -> None:
+    """Validate the settings shared by the coverage filters (text, faces). Raises ValueError."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be a fraction of the frame in [0, 1], got {threshold}")
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if max_width < 32:
+        raise ValueError(f"max_width must be >= 32 pixels, got {max_width}")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..frames import frames_within_width
+from ..frames import check_coverage_settings, frames_within_width
 from ..geometry import Box, coverage
 from .base import COST_DETECTOR, Record, ThresholdFilter
 
@@ -61,12 +61,7 @@ class FaceCoverageFilter(ThresholdFilter):
     drop_above: bool = field(default=True, init=False)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be a fraction of the frame in [0, 1], got {self.threshold}")
-        if self.num_frames < 1:
-            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
-        if self.max_width < 32:
-            raise ValueError(f"max_width must be >= 32 pixels, got {self.max_width}")
+        check_coverage_settings(self.threshold, self.num_frames, self.max_width)
         if self.min_neighbors < 0:
             raise ValueError(f"min_neighbors must be >= 0, got {self.min_neighbors}")
         if not 0.0 <= self.min_score <= 1.0:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..frames import frames_within_width
+from ..frames import check_coverage_settings, frames_within_width
 from ..geometry import Box, coverage, quad_to_box
 from .base import COST_OCR, Record, ThresholdFilter
 
@@ -59,12 +59,7 @@ class TextCoverageFilter(ThresholdFilter):
     drop_above: bool = field(default=True, init=False)
 
     def __post_init__(self, engine: Any) -> None:
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be a fraction of the frame in [0, 1], got {self.threshold}")
-        if self.num_frames < 1:
-            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
-        if self.max_width < 32:
-            raise ValueError(f"max_width must be >= 32 pixels, got {self.max_width}")
+        check_coverage_settings(self.threshold, self.num_frames, self.max_width)
         if not 0.0 <= self.min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {self.min_score}")
         if self.min_chars < 1:
