@@ -202,3 +202,13 @@ def test_calibrate_cli_separates_labelled_clips(videos, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "kangaroo.cli", "curate-calibrate", str(pipeline_file),
                           "--step", "static_scene", "--labels", str(labels)], capture_output=True, text=True)
     assert bad.returncode == 2 and "no step 'static_scene'" in bad.stderr
+
+
+def test_worker_processes_give_the_same_output(videos, local_run, tmp_path):
+    root, _ = videos
+    executor = LocalExecutor(workers=2)
+    try:
+        curate(_pipeline(shard_size=2), root, tmp_path / "two", executor, report=False)
+    finally:
+        executor.close()
+    assert _outcome(tmp_path / "two") == _outcome(local_run[0])
