@@ -378,7 +378,6 @@ class KangarooProcessor:
         Raises a `kangaroo.video.VideoError` subclass when the video cannot be read.
         """
         from kangaroo.video import load_video
-        from kangaroo.video.transforms import fit_geometry
 
         size = self.layout.image_size
         options: dict[str, Any] = {
@@ -395,13 +394,40 @@ class KangarooProcessor:
         # the border of "pad" is set to the exact mean below; the grey keeps any stray edge close to it
         pad_value = round(255 * sum(self.image_mean) / 3)
         clip = load_video(video_path, size=size, aspect=self.aspect, pad_value=pad_value, **options)
-        pixel_values = self.normalize_frames(clip.frames)  # (T, 3, S, S)
-        if self.aspect == "pad":
-            g = fit_geometry(*clip.frame_size, size, size, "pad")
-            inside = torch.zeros(size, size, dtype=torch.bool)
-            inside[g.top : g.top + g.scaled_height, g.left : g.left + g.scaled_width] = True
-            pixel_values.masked_fill_(~inside, 0.0)  # 0 after normalisation = the mean colour
+        pixel_values = self._pad_to_mean(self.normalize_frames(clip.frames), clip.frame_size)  # (T, 3, S, S)
         return pixel_values, torch.from_numpy(np.asarray(clip.timestamps, dtype=np.float32))
+
+    def image_pixel_values(self, image: np.ndarray) -> Video:
+        """One RGB uint8 ``(H, W, 3)`` image as a 1-frame video at 0 s, prepared exactly as
+        `load_video_frames` prepares a still image file: ``((1, 3, S, S), (1,))``."""
+        from PIL import Image
+
+        from kangaroo.video.decode import DEFAULT_MAX_OUTPUT_BYTES
+        from kangaroo.video.output import FrameBuffer
+
+        array = np.asarray(image)
+        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[-1] != 3:
+            raise ValueError(f"image must be uint8 (H, W, 3), got {array.dtype} {array.shape}")
+        size = self.layout.image_size
+        frame = Image.fromarray(array, "RGB")
+        pad_value = round(255 * sum(self.image_mean) / 3)
+        buffer = FrameBuffer(1, frame.size, (size, size), self.aspect, pad_value, DEFAULT_MAX_OUTPUT_BYTES, "image")
+        buffer.put_image(0, frame)
+        pixel_values = self._pad_to_mean(self.normalize_frames(buffer.frames), frame.size)  # (1, 3, S, S)
+        return pixel_values, torch.zeros(1, dtype=torch.float32)
+
+    def _pad_to_mean(self, pixel_values: torch.Tensor, frame_size: tuple[int, int]) -> torch.Tensor:
+        """With ``aspect="pad"``, set the border around the fitted frame to exactly 0 (the mean colour
+        after normalisation), whatever the scaler left at its edge. ``pixel_values``: ``(T, 3, S, S)``."""
+        from kangaroo.video.transforms import fit_geometry
+
+        if self.aspect != "pad":
+            return pixel_values
+        size = self.layout.image_size
+        g = fit_geometry(*frame_size, size, size, "pad")
+        inside = torch.zeros(size, size, dtype=torch.bool)
+        inside[g.top : g.top + g.scaled_height, g.left : g.left + g.scaled_width] = True
+        return pixel_values.masked_fill_(~inside, 0.0)
 
     def normalize_frames(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """uint8 RGB ``(T, H, W, 3)`` -> float32 ``(T, 3, H, W)``: ``(x / 255 - mean) / std``."""

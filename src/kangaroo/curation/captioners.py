@@ -176,28 +176,8 @@ class KangarooCaptioner:
 
     def frame_pixels(self, image: np.ndarray) -> tuple[Any, Any]:
         """``(pixel_values (1, 3, S, S), timestamps (1,))`` of a frame, as the processor prepares
-        a still image (`KangarooProcessor.load_video_frames` on an image file)."""
-        import torch
-        from PIL import Image
-
-        from kangaroo.video.decode import DEFAULT_MAX_OUTPUT_BYTES
-        from kangaroo.video.output import FrameBuffer
-        from kangaroo.video.transforms import fit_geometry
-
-        processor = self.processor
-        size = processor.layout.image_size
-        frame = Image.fromarray(check_image(image), "RGB")
-        pad_value = round(255 * sum(processor.image_mean) / 3)
-        buffer = FrameBuffer(1, frame.size, (size, size), processor.aspect, pad_value, DEFAULT_MAX_OUTPUT_BYTES,
-                             "frame")
-        buffer.put_image(0, frame)
-        pixel_values = processor.normalize_frames(buffer.frames)  # (1, 3, S, S)
-        if processor.aspect == "pad":  # the border becomes exactly the mean colour, as for a video
-            g = fit_geometry(*frame.size, size, size, "pad")
-            inside = torch.zeros(size, size, dtype=torch.bool)
-            inside[g.top : g.top + g.scaled_height, g.left : g.left + g.scaled_width] = True
-            pixel_values.masked_fill_(~inside, 0.0)
-        return pixel_values, torch.zeros(1, dtype=torch.float32)
+        a still image (`KangarooProcessor.image_pixel_values`)."""
+        return self.processor.image_pixel_values(check_image(image))
 
     def caption(self, image: np.ndarray, prompt: str) -> str:
         pixel_values, timestamps = self.frame_pixels(image)
@@ -210,28 +190,17 @@ class KangarooCaptioner:
     def _generate(self, messages: list[dict[str, Any]], video: tuple[Any, Any] | None) -> str:
         import torch
 
-        from kangaroo.inference.chat import _stop_ids
+        from kangaroo.inference.generation import greedy_answers
 
         model, processor = self._load()
         device = next(model.parameters()).device
-        input_ids = processor.encode(messages, [1] if video is not None else []).to(device)  # (1, L)
-        stops = _stop_ids(processor)
-        pad = processor.tokenizer.pad_token_id
+        prompt = processor.encode(messages, [1] if video is not None else [])[0].tolist()
         with self._lock, torch.no_grad():
-            extra = {}
+            features = None
             if video is not None:
                 pixel_values, timestamps = video
-                extra["video_features"] = model.get_video_features(
-                    pixel_values.to(device), timestamps.to(device), [1])[0]  # (N, D)
-            output = model.generate(
-                input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                max_new_tokens=self.max_new_tokens, do_sample=False, temperature=None, top_p=None, top_k=None,
-                eos_token_id=stops, pad_token_id=pad if pad is not None else 0,
-                suppress_tokens=sorted(processor.video_token_ids.values()), **extra,
-            )
-        row = output[0, input_ids.shape[1]:].tolist()
-        end = next((i for i, token in enumerate(row) if token in stops), len(row))
-        return processor.decode(row[:end]).strip()
+                features = model.get_video_features(pixel_values.to(device), timestamps.to(device), [1])[0]  # (N, D)
+            return greedy_answers(model, processor, [prompt], features, self.max_new_tokens)[0]
 
 
 # --- OpenAI-compatible endpoint ------------------------------------------------------------------

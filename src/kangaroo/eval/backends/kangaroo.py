@@ -61,31 +61,14 @@ class KangarooBackend:
         return ids + (self.processor.encode_text(request.assistant_prefix) if request.assistant_prefix else [])
 
     def generate(self, requests: list[GenerationRequest]) -> list[str]:
-        from kangaroo.inference.chat import _stop_ids
+        from kangaroo.inference.generation import greedy_answers
 
-        model, processor = self.model, self.processor
-        device = next(model.parameters()).device
+        device = next(self.model.parameters()).device
         pixel_values = torch.cat([r.video[0] for r in requests]).to(device)  # (sum T, 3, S, S)
         timestamps = torch.cat([r.video[1] for r in requests]).to(device)  # (sum T,)
         counts = [int(r.video[0].shape[0]) for r in requests]
         prompts = [self._input_ids(r, t) for r, t in zip(requests, counts, strict=True)]
-        width = max(len(p) for p in prompts)
-        pad = processor.tokenizer.pad_token_id
-        pad = pad if pad is not None else 0
-        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)  # (B, L)
-        attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-        stops = _stop_ids(processor)
         with torch.no_grad():
-            features = model.get_video_features(pixel_values, timestamps, counts)  # list of (N_i, D)
-            output = model.generate(
-                input_ids=input_ids, attention_mask=attention_mask, video_features=torch.cat(list(features)),
-                max_new_tokens=max(r.max_new_tokens for r in requests), do_sample=False, temperature=None,
-                top_p=None, top_k=None, eos_token_id=stops, pad_token_id=pad,
-                suppress_tokens=sorted(processor.video_token_ids.values()),
-            )
-        replies = []
-        for row, request in zip(output[:, width:].tolist(), requests, strict=True):
-            row = row[: request.max_new_tokens]
-            end = next((i for i, token in enumerate(row) if token in stops), len(row))
-            replies.append(processor.decode(row[:end]).strip())
-        return replies
+            features = self.model.get_video_features(pixel_values, timestamps, counts)  # list of (N_i, D)
+        return greedy_answers(self.model, self.processor, prompts, torch.cat(list(features)),
+                              [r.max_new_tokens for r in requests])
