@@ -189,3 +189,18 @@ def test_torchrun_shards_over_processes_and_merges(mvbench_dir, tmp_path):
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["overall"]["scored"] == len(expected) and metrics["overall"]["accuracy"] == 100.0
     assert (tmp_path / "out" / "results.md").is_file()
+
+
+def test_questions_about_one_video_decode_it_once(tmp_path):
+    data = tmp_path / "videomme"
+    expected = videomme.write(data)
+    loads = []
+
+    class Counting(OracleBackend):
+        def load_video(self, sample, num_frames, sampling, fps):
+            loads.append(sample.video)
+            return super().load_video(sample, num_frames, sampling, fps)
+
+    metrics = run_task(Counting(), load_task("videomme"), data, tmp_path / "out", frames=4)
+    assert metrics["overall"]["scored"] == len(expected) == 5
+    assert len(loads) == len(set(loads)) == 3  # 5 questions about 3 videos

@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,7 @@ def run_task(
     _claim_folder(run, manifest)
 
     mine = samples[shard.index :: shard.count]
+    loader = _RecentVideos(backend, frames, task.sampling, task.fps)
     path = run.predictions_path(shard)
     finished = _finished_results(path)
     pending = [s for s in mine if s.id not in finished]
@@ -122,7 +124,7 @@ def run_task(
     run.done_marker(shard).unlink(missing_ok=True)
     with path.open("a", encoding="utf-8", newline="\n") as out:
         for batch in _batches(pending, backend.batch_size):
-            for result in _run_batch(backend, task, prompt_spec, frames, batch):
+            for result in _run_batch(backend, loader, task, prompt_spec, frames, batch):
                 out.write(json.dumps(result, ensure_ascii=False) + "\n")
             out.flush()
             os.fsync(out.fileno())
@@ -146,7 +148,27 @@ def _batches(samples: Sequence[EvalSample], size: int) -> Iterator[list[EvalSamp
         yield list(samples[start : start + size])
 
 
-def _run_batch(backend: Backend, task: TaskConfig, prompt_spec: Any, frames: int,
+class _RecentVideos:
+    """``backend.load_video`` with the last few clips kept: benchmarks ask several questions about
+    one video in a row (Video-MME: 3), which then decode once."""
+
+    def __init__(self, backend: Backend, frames: int, sampling: str, fps: float | None, keep: int = 8) -> None:
+        self.backend, self.frames, self.sampling, self.fps, self.keep = backend, frames, sampling, fps, keep
+        self._recent: OrderedDict[tuple[Any, ...], tuple[Any, Any]] = OrderedDict()
+
+    def load(self, sample: EvalSample) -> tuple[Any, Any]:
+        key = (sample.video, sample.start, sample.end, sample.source_fps)
+        if key in self._recent:
+            self._recent.move_to_end(key)
+            return self._recent[key]
+        loaded = self.backend.load_video(sample, self.frames, self.sampling, self.fps)
+        self._recent[key] = loaded
+        if len(self._recent) > self.keep:
+            self._recent.popitem(last=False)
+        return loaded
+
+
+def _run_batch(backend: Backend, loader: _RecentVideos, task: TaskConfig, prompt_spec: Any, frames: int,
                batch: list[EvalSample]) -> list[dict[str, Any]]:
     """Results for a batch, in order: loading errors and backend errors are results too."""
     from kangaroo.video import VideoError
@@ -159,7 +181,7 @@ def _run_batch(backend: Backend, task: TaskConfig, prompt_spec: Any, frames: int
             results[sample.id] = {**base, "status": "error", "error_kind": "data", "error": sample.error}
             continue
         try:
-            video, timestamps = backend.load_video(sample, frames, task.sampling, task.fps)
+            video, timestamps = loader.load(sample)
         except (VideoError, OSError, ValueError) as exc:
             results[sample.id] = {**base, "status": "error", "error_kind": "video",
                                   "error": f"{type(exc).__name__}: {exc}"}
