@@ -204,3 +204,26 @@ def test_questions_about_one_video_decode_it_once(tmp_path):
     metrics = run_task(Counting(), load_task("videomme"), data, tmp_path / "out", frames=4)
     assert metrics["overall"]["scored"] == len(expected) == 5
     assert len(loads) == len(set(loads)) == 3  # 5 questions about 3 videos
+
+
+def test_kangaroo_encodes_each_loaded_video_once(tmp_path):
+    from kangaroo.inference.loading import ensure_tiny_random
+
+    data = tmp_path / "videomme"
+    videomme.write(data)
+    backend = KangarooBackend(ensure_tiny_random(tmp_path / "cache"), batch_size=2)
+    encoded = []
+    original = backend.model.get_video_features
+
+    def counting(pixel_values, timestamps, counts):
+        encoded.extend(counts)
+        return original(pixel_values, timestamps, counts)
+
+    backend.model.get_video_features = counting
+    run_task(backend, load_task("videomme"), data, tmp_path / "out", frames=4)
+    assert encoded == [4, 4, 4]  # 3 videos, 5 questions: the vision branch ran once per video
+    reference = run_task(KangarooBackend(ensure_tiny_random(tmp_path / "cache")), load_task("videomme"), data,
+                         tmp_path / "ref", frames=4)
+    replies = {k: r["reply"] for k, r in _predictions(tmp_path / "out" / "videomme" / "frames_4").items()}
+    assert replies == {k: r["reply"] for k, r in _predictions(tmp_path / "ref" / "videomme" / "frames_4").items()}
+    assert reference["overall"]["scored"] == 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,16 @@ def _short_name(model_dir: str) -> str:
     parts = os.path.normpath(os.path.abspath(model_dir)).split(os.sep)
     last = parts[-1]
     return "/".join(parts[-2:]) if last == "final" or last.startswith("checkpoint") else last
+
+
+@dataclass(eq=False)  # compared and hashed by identity: one loaded clip, one set of features
+class LoadedVideo:
+    """A sample's frames for the model; ``features`` is filled by the first prompt that needs
+    them, so further questions about the same loaded clip skip the vision encoder."""
+
+    pixel_values: torch.Tensor  # (T, 3, S, S)
+    timestamps: torch.Tensor  # (T,)
+    features: torch.Tensor | None = None  # (N, D)
 
 
 class KangarooBackend:
@@ -50,7 +61,7 @@ class KangarooBackend:
             kwargs["fps"] = fps
         pixel_values, timestamps = self.processor.load_video_frames(
             sample.video, num_frames=num_frames if sampling == "uniform" else None, **kwargs)
-        return (pixel_values, timestamps), timestamps.numpy().astype(np.float64)
+        return LoadedVideo(pixel_values, timestamps), timestamps.numpy().astype(np.float64)
 
     def _input_ids(self, request: GenerationRequest, frame_count: int) -> list[int]:
         messages: list[dict[str, Any]] = []
@@ -63,12 +74,21 @@ class KangarooBackend:
     def generate(self, requests: list[GenerationRequest]) -> list[str]:
         from kangaroo.inference.generation import greedy_answers
 
+        videos: list[LoadedVideo] = [r.video for r in requests]
+        self._encode([v for v in dict.fromkeys(videos) if v.features is None])  # each clip once
+        prompts = [self._input_ids(r, int(v.pixel_values.shape[0])) for r, v in zip(requests, videos, strict=True)]
+        features = torch.cat([v.features for v in videos])  # (sum N, D), in prompt order
+        return greedy_answers(self.model, self.processor, prompts, features, [r.max_new_tokens for r in requests])
+
+    def _encode(self, videos: list[LoadedVideo]) -> None:
+        """Run the vision branch once over all of ``videos`` and keep each one's features."""
+        if not videos:
+            return
         device = next(self.model.parameters()).device
-        pixel_values = torch.cat([r.video[0] for r in requests]).to(device)  # (sum T, 3, S, S)
-        timestamps = torch.cat([r.video[1] for r in requests]).to(device)  # (sum T,)
-        counts = [int(r.video[0].shape[0]) for r in requests]
-        prompts = [self._input_ids(r, t) for r, t in zip(requests, counts, strict=True)]
+        pixel_values = torch.cat([v.pixel_values for v in videos]).to(device)  # (sum T, 3, S, S)
+        timestamps = torch.cat([v.timestamps for v in videos]).to(device)  # (sum T,)
+        counts = [int(v.pixel_values.shape[0]) for v in videos]
         with torch.no_grad():
             features = self.model.get_video_features(pixel_values, timestamps, counts)  # list of (N_i, D)
-        return greedy_answers(self.model, self.processor, prompts, torch.cat(list(features)),
-                              [r.max_new_tokens for r in requests])
+        for video, feature in zip(videos, features, strict=True):
+            video.features = feature
