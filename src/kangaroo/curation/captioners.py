@@ -184,6 +184,23 @@ class KangarooCaptioner:
         messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}]
         return self._generate(messages, (pixel_values, timestamps))
 
+    def caption_frames(self, images: list[np.ndarray], prompt: str) -> list[str]:
+        """Captions of several frames with one batched generation (the same as one at a time)."""
+        import torch
+
+        from kangaroo.inference.generation import greedy_answers
+
+        model, processor = self._load()
+        device = next(model.parameters()).device
+        pixels = [self.frame_pixels(image) for image in images]
+        messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}]
+        prompt_ids = processor.encode(messages, [1])[0].tolist()
+        with self._lock, torch.no_grad():
+            features = model.get_video_features(torch.cat([p for p, _ in pixels]).to(device),  # (n, 3, S, S)
+                                                torch.cat([t for _, t in pixels]).to(device), [1] * len(pixels))
+            return greedy_answers(model, processor, [prompt_ids] * len(pixels), torch.cat(list(features)),
+                                  self.max_new_tokens)
+
     def summarize(self, prompt: str) -> str:
         return self._generate([{"role": "user", "content": prompt}], None)
 

@@ -184,6 +184,13 @@ class CaptioningStep:
         return self.prompts[language]["summary"].format(frames="\n".join(lines), count=len(lines),
                                                         duration=max(end - start, 0.0))
 
+    def _frame_captions(self, frames: list[Any], prompt: str) -> list[str]:
+        """One caption per frame: in one batch when the captioner can (``caption_frames``)."""
+        batched = getattr(self.frame_captioner, "caption_frames", None)
+        if batched is not None:
+            return list(batched(frames, prompt))
+        return [self.frame_captioner.caption(frame, prompt) for frame in frames]
+
     def _caption(self, record: Record) -> _Outcome:
         from kangaroo.video import VideoError
 
@@ -200,8 +207,7 @@ class CaptioningStep:
                                 "frame_captioner": _name(self.frame_captioner), "summarizer": _name(summarizer),
                                 "language": language}
         try:
-            for frame in frames:
-                info["frame_captions"].append(self.frame_captioner.caption(frame, prompts["frame"]).strip())
+            info["frame_captions"] = [c.strip() for c in self._frame_captions(list(frames), prompts["frame"])]
             if not any(info["frame_captions"]):
                 return _Outcome("drop", "caption_empty", "every frame caption is empty", captioning=info)
             prompt = self.summary_prompt(language, times, info["frame_captions"], start, end)
