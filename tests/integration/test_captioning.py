@@ -471,3 +471,14 @@ def test_make_captioner_refuses_bad_specs(tmp_path: Path, monkeypatch: pytest.Mo
     built = make_captioner({"backend": "openai", "base_url": "http://127.0.0.1:1/v1/", "model": "m",
                             "api_key_env": "CAPTION_KEY"})
     assert built.url == "http://127.0.0.1:1/v1/chat/completions" and built.name == "openai:m"
+
+
+def test_steps_built_per_shard_share_one_loaded_model(tiny_dir: Path) -> None:
+    """The executor builds the step again for every shard: the model must not load again."""
+    spec = {"backend": "kangaroo", "model_dir": str(tiny_dir), "max_new_tokens": 4}
+    first = CaptioningStep(spec, [spec])
+    first.frame_captioner.summarize("warm up")  # loads the model
+    second = CaptioningStep(dict(spec), [dict(spec)])
+    assert second.frame_captioner is first.frame_captioner and second.summarizers[0] is first.frame_captioner
+    other = CaptioningStep({**spec, "max_new_tokens": 5}, [spec])
+    assert other.frame_captioner is not first.frame_captioner  # another spec, another captioner

@@ -66,8 +66,7 @@ def _category_counts_before(out: Path) -> Counter | None:
     if not plan_file.exists():
         return None
     plan = json.loads(plan_file.read_text(encoding="utf-8"))
-    counts = plan.get("counts") or plan.get("before")
-    return Counter(counts) if isinstance(counts, dict) else None
+    return Counter(plan["counts"])
 
 
 def _categories(out: Path, stats: dict[str, Any], images: Path) -> list[str]:

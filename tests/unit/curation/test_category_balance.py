@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from kangaroo.curation.steps.category_balance import CategoryBalance, distribution
+from kangaroo.curation.steps.category_balance import CategoryBalance
 
 SIZES = {"cooking": 700, "sports": 250, "music": 50}  # 1000 records
 
@@ -58,16 +58,6 @@ def test_every_category_is_capped_and_small_ones_untouched():
     assert dropped == {"cooking": 500, "sports": 50}
     reported = {(i.split("/")[0], reason, value) for i, reason, value in ctx.drops}
     assert reported == {("cooking", "category_cap", 700), ("sports", "category_cap", 250)}
-
-
-def test_distribution_before_and_after():
-    records = make_records(SIZES)
-    step = CategoryBalance(cap=0.2)
-    observations = [step.observe(r) for r in records]
-    plan = step.plan(observations)
-    assert distribution(observations) == SIZES
-    assert step.distribution(observations, plan) == {"cooking": 200, "sports": 200, "music": 50}
-    assert distribution(["a", "b", "a"]) == {"a": 2, "b": 1}
 
 
 def test_tiny_dataset_keeps_at_least_one_per_category():

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -80,6 +81,7 @@ DEFAULT_PROMPTS: dict[str, dict[str, str]] = {
 }
 PROMPT_KEYS = ("frame", "summary", "instruction")
 
+_CAPTIONERS: dict[tuple[int, str], Any] = {}  # (process, spec) -> captioner
 
 
 def _backend_errors() -> tuple[type[BaseException], ...]:
@@ -128,15 +130,15 @@ class CaptioningStep:
                  summarizers: Sequence[Summarizer | Mapping[str, Any]] | Mapping[str, Any], segments: int = 5,
                  seed: int = 0, language: str = "en", prompts: Mapping[str, Mapping[str, str]] | None = None,
                  max_workers: int | None = None) -> None:
-        built: dict[str, Any] = {}  # identical specs share one captioner (one model, loaded once)
-
         def build(item: Any) -> Any:
             if not isinstance(item, Mapping):
                 return item
-            key = json.dumps(item, sort_keys=True, default=str)
-            if key not in built:
-                built[key] = make_captioner(item)
-            return built[key]
+            # identical specs share one captioner per process: its model loads once, not once per
+            # shard (the executor builds the step again for every shard)
+            key = (os.getpid(), json.dumps(item, sort_keys=True, default=str))
+            if key not in _CAPTIONERS:
+                _CAPTIONERS[key] = make_captioner(item)
+            return _CAPTIONERS[key]
 
         frame_captioner = build(frame_captioner)
         if not callable(getattr(frame_captioner, "caption", None)):

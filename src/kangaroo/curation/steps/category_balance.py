@@ -17,8 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import math
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,18 +72,6 @@ def resolve_classifier(classifier: str | Classifier) -> Classifier:
     if not callable(target):
         raise ValueError(f"classifier {classifier!r} is not callable")
     return target
-
-
-def distribution(observations: Iterable[Any], plan: dict[str, Any] | None = None) -> dict[str, int]:
-    """Records per category, most common first: before balancing, or after it when ``plan`` is
-    given (a capped category keeps exactly its limit). ``observations`` are `CategoryBalance`
-    observations (``[category, id]``) or bare categories."""
-    counts = Counter(o if isinstance(o, str) else o[0] for o in observations)
-    if plan is not None:
-        for category, entry in plan.get("capped", {}).items():
-            if category in counts:
-                counts[category] = min(counts[category], int(entry["limit"]))
-    return dict(counts.most_common())
 
 
 @dataclass
@@ -167,10 +154,6 @@ class CategoryBalance:
     def with_plan(self, plan: dict[str, Any]) -> CategoryCapStep:
         """The per-record step applying ``plan`` (from `plan`, possibly read back from JSON)."""
         return CategoryCapStep(plan=plan, categorise=self.key)
-
-    def distribution(self, observations: Iterable[Any], plan: dict[str, Any] | None = None) -> dict[str, int]:
-        """Records per category before balancing (or after, given the plan): see `distribution`."""
-        return distribution(observations, plan)
 
 
 @dataclass
