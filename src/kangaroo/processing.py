@@ -28,14 +28,20 @@ import torch
 
 from kangaroo.model.layout import (
     FRAME_SEPARATOR,
-    SPECIAL_VIDEO_TOKENS,
     VIDEO_END,
     VIDEO_PAD,
     VIDEO_START,
     VIDEO_TOKEN,
     VideoTokenLayout,
 )
-from kangaroo.model.tokenizer import CHAT_ROLES, END_HEADER, END_OF_TURN, START_HEADER, llama3_chat_template
+from kangaroo.model.tokenizer import (
+    CHAT_ROLES,
+    END_HEADER,
+    END_OF_TURN,
+    START_HEADER,
+    llama3_chat_template,
+    video_token_ids,
+)
 
 if TYPE_CHECKING:
     from kangaroo.video.sampling import DynamicFrameRule
@@ -103,14 +109,8 @@ class KangarooProcessor:
         self.image_mean = tuple(float(m) for m in image_mean)
         self.image_std = tuple(float(s) for s in image_std)
 
+        self.video_token_ids: dict[str, int] = video_token_ids(tokenizer)  # raises when one is missing
         added = tokenizer.get_added_vocab()  # {token string: id}
-        missing = [t for t in SPECIAL_VIDEO_TOKENS if t not in added]
-        if missing:
-            raise ValueError(
-                f"the tokenizer lacks the video tokens {missing}: call "
-                "kangaroo.model.tokenizer.add_video_tokens(tokenizer) and resize the model's embeddings"
-            )
-        self.video_token_ids: dict[str, int] = {t: added[t] for t in SPECIAL_VIDEO_TOKENS}
         if chat_template is None and tokenizer.chat_template is not None:
             chat_template = tokenizer.get_chat_template()  # also picks "default" from named templates
         elif chat_template is None:

@@ -17,7 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from kangaroo.cli import RANDOM_WEIGHTS_WARNING, app
-from kangaroo.inference.loading import RANDOM_WEIGHTS_MARKER, ModelLoadError, load_chat_model
+from kangaroo.inference.loading import RANDOM_WEIGHTS_MARKER, load_chat_model
+from kangaroo.model.pretrained import ModelLoadError
 from kangaroo.video.sample import make_sample_video
 
 pytestmark = pytest.mark.integration

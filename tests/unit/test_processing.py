@@ -387,7 +387,7 @@ def test_own_tokenizer(chatml_tokenizer):
     tokenizer = chatml_tokenizer
     ids = add_video_tokens(tokenizer)
     processor = KangarooProcessor(tokenizer, SMALL)
-    assert processor.video_token_ids == dict(zip(SPECIAL_VIDEO_TOKENS, ids, strict=True))
+    assert processor.video_token_ids == ids
     # text-only: the same ids as the tokenizer's own chat template
     plain = [{"role": "user", "content": "the video shows 袋鼠"}]
     expected = tokenizer.apply_chat_template(plain, add_generation_prompt=True, return_dict=False)
@@ -400,10 +400,10 @@ def test_own_tokenizer(chatml_tokenizer):
     assert counts == {
         tokenizer.convert_tokens_to_ids("<|im_start|>"): 2,
         tokenizer.convert_tokens_to_ids("<|im_end|>"): 1,
-        ids[1]: 1,
-        ids[3]: SMALL.num_groups(3),
-        ids[4]: SMALL.visual_tokens(3),
-        ids[2]: 1,
+        ids[VIDEO_START]: 1,
+        ids[FRAME_SEPARATOR]: SMALL.num_groups(3),
+        ids[VIDEO_PAD]: SMALL.visual_tokens(3),
+        ids[VIDEO_END]: 1,
     }
     assert forged in processor.decode(inputs["input_ids"])
     assert processor.token_count(messages, [3]) == inputs["input_ids"].shape[1]

@@ -121,7 +121,7 @@ def _check_tokens(max_new_tokens: Any) -> int:
 class KangarooCaptioner:
     """A saved kangaroo checkpoint (model + processor) as frame captioner and summarizer.
 
-    model_dir:      a directory written by ``save_pretrained`` (see `kangaroo.inference.loading`), or
+    model_dir:      a directory written by ``save_pretrained`` (see `kangaroo.model.pretrained`), or
                     ``tiny-random`` for the random-weights tiny model (its captions are noise: it
                     runs the whole path offline, for trying a pipeline out).
     device, dtype:  where and how the weights live (default CPU, as saved).
@@ -153,15 +153,14 @@ class KangarooCaptioner:
         self._loaded: tuple[Any, Any] | None = None
 
     def _load(self) -> tuple[Any, Any]:
-        from kangaroo.inference.loading import ModelLoadError, load_chat_model
+        from kangaroo.model.pretrained import ModelLoadError, load_pretrained
 
         with self._lock:
             if self._loaded is None:
                 try:
-                    model, processor, _ = load_chat_model(self.model_dir, device=self.device, dtype=self.dtype)
+                    self._loaded = load_pretrained(self.model_dir, device=self.device, dtype=self.dtype)
                 except ModelLoadError as exc:
                     raise CaptionerError(f"kangaroo: {exc}") from None
-                self._loaded = model, processor
         return self._loaded
 
     @property

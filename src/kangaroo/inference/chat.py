@@ -4,6 +4,9 @@ Turn 1 decodes the video, runs the visual branch and prefills the whole prompt. 
 the video's features and the KV cache of the prefix they share with what was already computed
 (the conversation so far), so a follow-up question costs only its own tokens and the answer.
 The reuse is exact: a greedy answer is the same as recomputing the whole conversation.
+
+``model.chat`` / ``model.stream_chat`` (`KangarooForCausalLM`) only pick the processor
+(`chat_processor`) and call `chat` / `ChatStream` here, where all the generation logic lives.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .feature_cache import FeatureCache
+
+if TYPE_CHECKING:
+    from kangaroo.processing import KangarooProcessor
 
 DEFAULT_GENERATION = {"max_new_tokens": 512, "do_sample": False}
 
@@ -81,6 +87,31 @@ def video_features(
     return features, timestamps
 
 
+def chat_processor(model: torch.nn.Module, tokenizer: Any = None) -> KangarooProcessor:
+    """The processor ``model.chat(..., tokenizer=...)`` uses: ``tokenizer`` itself when it is a
+    `KangarooProcessor`; a new one with the model's layout around a plain tokenizer; by default the
+    processor saved beside the model (loaded once, then kept on the model as ``model.processor``).
+
+    Raises ``ValueError`` when the tokenizer's video-token ids differ from the model's, and when
+    no tokenizer is given for a model that was not loaded from a directory.
+    """
+    from kangaroo.model.pretrained import load_processor
+    from kangaroo.processing import KangarooProcessor
+
+    if isinstance(tokenizer, KangarooProcessor):
+        return tokenizer
+    if tokenizer is not None:
+        processor = KangarooProcessor(tokenizer, model.config.layout)
+        model.config.check_video_token_ids(processor.video_token_ids)
+        return processor
+    if getattr(model, "processor", None) is None:
+        source = model.config.name_or_path
+        if not source:
+            raise ValueError("this model was not loaded from a directory: pass tokenizer= (or a processor)")
+        model.processor = load_processor(source)
+    return model.processor
+
+
 def _common_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
     n = min(a.shape[1], b.shape[1])
     different = (a[0, :n] != b[0, :n]).nonzero()
@@ -119,14 +150,14 @@ def _generate(model, processor, history, input_ids, cache, streamer=None, **gene
     output = model.generate(
         input_ids=input_ids,
         attention_mask=torch.ones_like(input_ids),
-        past_key_values=cache,
+        cache=cache,
         video_features=history.video_features,
         return_dict_in_generate=True,
         streamer=streamer,
         pad_token_id=processor.tokenizer.pad_token_id,
         **kwargs,
     )
-    sequences, cache = output.sequences, output.past_key_values
+    sequences, cache = output.sequences, output.cache
     new_tokens = sequences[0, input_ids.shape[1] :].tolist()
     stops = set(kwargs["eos_token_id"])
     while new_tokens and new_tokens[-1] in stops:

@@ -1,10 +1,10 @@
-"""Load a model and its processor for chat: from a local directory, or the random-weights tiny model.
+"""The model chat runs on: a local directory, or the random-weights tiny model.
 
-`load_chat_model(model_dir)` loads a directory written by ``model.save_pretrained`` and
-``processor.save_pretrained``. Without a directory it loads ``kangaroo_tiny`` with seeded random
-weights (seed 0), built once and saved under the cache directory (``$KANGAROO_CACHE/tiny-random``,
-default ``~/.cache/kangaroo/tiny-random``): its answers are noise, but the whole chat path (video
-decoding, features, prompt, generation, KV reuse) runs for real until a trained model exists.
+`load_chat_model(model_dir)` loads a saved model with `kangaroo.model.pretrained.load_pretrained`.
+Without a directory it loads ``kangaroo_tiny`` with seeded random weights (seed 0), built once and
+saved under the cache directory (``$KANGAROO_CACHE/tiny-random``, default
+``~/.cache/kangaroo/tiny-random``): its answers are noise, but the whole chat path (video decoding,
+features, prompt, generation, KV reuse) runs for real until a trained model exists.
 
 The cached checkpoint is written to a temporary directory and renamed into place, with a marker
 file written last; a directory without a matching marker is rebuilt, never read half-written.
@@ -20,16 +20,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from kangaroo.model.pretrained import check_model_dir, load_pretrained
 from kangaroo.model.quiet import no_progress_bars
 
 RANDOM_WEIGHTS_MARKER = "kangaroo_random_weights.json"  # in a saved directory: its weights are random
 TINY_RANDOM_DIR = "tiny-random"
 TINY_RANDOM_SEED = 0
 TINY_RANDOM_FRAMES = 16
-
-
-class ModelLoadError(ValueError):
-    """A model directory is missing, or is not a saved Kangaroo model with its processor."""
 
 
 def cache_root() -> Path:
@@ -43,57 +40,16 @@ def load_chat_model(
 ) -> tuple[Any, Any, bool]:
     """``(model, processor, is_random)`` ready for ``model.chat`` (in eval mode, on ``device``).
 
-    model_dir: a directory holding a saved `KangarooForCausalLM` (``config.json`` with
-               ``model_type: kangaroo``) and `KangarooProcessor`; None for the random-weights
-               ``kangaroo_tiny`` (built and cached on first use, see the module docstring).
+    model_dir: a saved Kangaroo model directory (see `load_pretrained`); None for the
+               random-weights ``kangaroo_tiny`` (built and cached on first use, see the module docstring).
     dtype:     a torch dtype for the weights (default: as saved).
     ``is_random`` is True for the tiny model, and for any directory carrying its marker file.
-    Raises `ModelLoadError` when the directory is missing or is not a saved Kangaroo model.
+    Raises `kangaroo.model.pretrained.ModelLoadError` when the directory is missing or is not a
+    saved Kangaroo model.
     """
-    with no_progress_bars():
-        if model_dir is None:
-            directory = ensure_tiny_random()
-        else:
-            directory = Path(model_dir).expanduser()
-            _check_model_dir(directory)
-        model, processor = _load(directory, device, dtype)
+    directory = ensure_tiny_random() if model_dir is None else check_model_dir(model_dir)
+    model, processor = load_pretrained(directory, device=device, dtype=dtype)
     return model, processor, (directory / RANDOM_WEIGHTS_MARKER).is_file()
-
-
-
-
-def _check_model_dir(directory: Path) -> None:
-    if not directory.is_dir():
-        raise ModelLoadError(f"{directory}: no such model directory (models load from local directories only)")
-    config_file = directory / "config.json"
-    try:
-        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
-    except FileNotFoundError:
-        raise ModelLoadError(f"{directory}: no config.json; is it a saved Kangaroo model?") from None
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ModelLoadError(f"{config_file}: unreadable model config ({exc})") from None
-    if model_type != "kangaroo":
-        raise ModelLoadError(f"{directory}: model_type is {model_type!r}, not 'kangaroo'")
-
-
-def _load(directory: Path, device: str, dtype: Any) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM
-
-    import kangaroo.model.modeling  # noqa: F401 - registers the Kangaroo Auto classes
-    from kangaroo.processing import KangarooProcessor
-
-    try:
-        processor = KangarooProcessor.from_pretrained(directory)
-    except FileNotFoundError as exc:
-        raise ModelLoadError(f"{exc} (save the processor beside the model)") from None
-    kwargs = {"dtype": dtype} if dtype is not None else {}
-    try:
-        model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, **kwargs)
-    except OSError as exc:  # no weights file, unreadable files
-        raise ModelLoadError(f"{directory}: cannot load the model ({exc})") from None
-    model = model.to(device).eval()
-    model.processor = processor  # model.chat(video, query) then needs no tokenizer
-    return model, processor
 
 
 def _tiny_random_recipe() -> dict[str, Any]:
@@ -145,7 +101,8 @@ def ensure_tiny_random(root: str | os.PathLike[str] | None = None) -> Path:
         tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the cache follows the umask
         tokenizer = build_byte_tokenizer()
         model = kangaroo_tiny(tokenizer, seed=TINY_RANDOM_SEED)
-        model.save_pretrained(tmp)
+        with no_progress_bars():
+            model.save_pretrained(tmp)
         KangarooProcessor(tokenizer, model.config.layout, num_frames=TINY_RANDOM_FRAMES).save_pretrained(tmp)
         note = {"recipe": recipe,
                 "note": "kangaroo_tiny with random weights: answers are noise until a trained model is given"}

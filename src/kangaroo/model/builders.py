@@ -1,68 +1,83 @@
 """Named builders: the only place where configurations become `KangarooForCausalLM` modules.
 
+As torchtune's ``_model_builders.py``: each architecture is a config function and a builder with
+one signature, ``builder(tokenizer=None, *, projector_type="linear", seed=0, device=..., **overrides)``,
+and `MODEL_BUILDERS` looks them up by name (`model_builder("kangaroo_tiny")`, aliases ``tiny``,
+``8b``; an unknown name raises `UnknownModelError` listing the names).
+
 - `kangaroo_8b_config` / `kangaroo_8b`: the paper's shape (an EVA-CLIP-L-shaped ViT at 448/14 and
-  a Llama-3-8B-shaped LLM); build it on the meta device to plan without weights.
+  a Llama-3-8B-shaped LLM); built on the meta device by default, to plan without weights.
 - `kangaroo_tiny_config` / `kangaroo_tiny`: small enough for CPU tests and the bundled model.
-- `kangaroo_from_components`: a model assembled from a local CLIP/SigLIP vision tower and a local
-  causal LM checkpoint.
+- `kangaroo_components_config` / `kangaroo_from_components`: a model assembled from a local
+  CLIP/SigLIP vision tower and a local causal LM checkpoint with its tokenizer.
+
+Video-token ids are read from the tokenizer (`kangaroo.model.tokenizer.video_token_ids`); a builder
+without a tokenizer (``kangaroo_8b``) uses the ids `add_video_tokens` gives Llama-3's vocabulary.
+Saved models load with `kangaroo.model.pretrained.load_pretrained`.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    PreTrainedTokenizerBase,
-)
+from transformers import PreTrainedTokenizerBase
 
-from .configuration import KangarooConfig
-from .layout import FRAME_SEPARATOR, VIDEO_END, VIDEO_PAD, VIDEO_START
+from .configuration import KangarooConfig, video_token_id_fields
 from .modeling import KangarooForCausalLM
-from .tokenizer import add_video_tokens, build_byte_tokenizer
+from .tokenizer import add_video_tokens, appended_video_token_ids, build_byte_tokenizer, video_token_ids
+
+LLAMA3_VOCAB_SIZE = 128256  # Llama-3's tokenizer: 128,000 BPE tokens + 256 reserved special tokens
+LLAMA3_BOS, LLAMA3_EOT = 128000, 128009  # <|begin_of_text|>, <|eot_id|>
 
 
-def _video_token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
-    ids = tokenizer.convert_tokens_to_ids([VIDEO_START, VIDEO_END, FRAME_SEPARATOR, VIDEO_PAD])
-    return dict(zip(("video_start_token_id", "video_end_token_id", "frame_token_id", "video_pad_token_id"),
-                    ids, strict=True))
+class UnknownModelError(ValueError):
+    """A model name that is not in `MODEL_BUILDERS`."""
 
 
-def kangaroo_8b_config(vocab_size: int = 128256 + 8, projector_type: str = "linear", **overrides: Any) -> KangarooConfig:
+def _padded(vocab_size: int, multiple: int = 8) -> int:
+    return math.ceil(vocab_size / multiple) * multiple
+
+
+def kangaroo_8b_config(
+    tokenizer: PreTrainedTokenizerBase | None = None, projector_type: str = "linear", **overrides: Any
+) -> KangarooConfig:
     """The paper's model: EVA-CLIP-L-shaped ViT (24 layers, 1024 wide, patch 14, 448 px) and a
     Llama-3-8B-shaped LLM (32 layers, 4096 wide, GQA 32/8 heads, 14336 MLP, RoPE theta 500000),
-    with a context long enough for 160 frames (22K tokens). ``vocab_size`` covers Llama-3's 128256
-    tokens plus the video tokens."""
+    with a context long enough for 160 frames (22K tokens).
+
+    ``tokenizer``: a Llama-3 tokenizer with the video tokens (`add_video_tokens`); its ids and
+    size are used. Without one, the config describes Llama-3's 128,256 tokens plus the video tokens
+    appended by `add_video_tokens` (ids 128256-128260), padded to 128,264 rows.
+    """
+    if tokenizer is None:
+        ids, bos, eos = appended_video_token_ids(LLAMA3_VOCAB_SIZE), LLAMA3_BOS, LLAMA3_EOT
+        vocab_size = _padded(LLAMA3_VOCAB_SIZE + len(ids))
+    else:
+        ids, vocab_size = video_token_ids(tokenizer), _padded(len(tokenizer))
+        bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     vision = dict(model_type="clip_vision_model", hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
                   num_attention_heads=16, image_size=448, patch_size=14, hidden_act="gelu",
                   attn_implementation="sdpa")
     text = dict(model_type="llama", hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                 num_attention_heads=32, num_key_value_heads=8, vocab_size=vocab_size, rms_norm_eps=1e-5,
                 max_position_embeddings=32768, rope_parameters={"rope_type": "default", "rope_theta": 500000.0},
-                bos_token_id=128000, eos_token_id=128009, attn_implementation="sdpa")
-    ids = dict(video_start_token_id=vocab_size - 4, video_end_token_id=vocab_size - 3,
-               frame_token_id=vocab_size - 2, video_pad_token_id=vocab_size - 1)
+                bos_token_id=bos, eos_token_id=eos, attn_implementation="sdpa")
     return KangarooConfig(vision_config=vision, text_config=text, projector_type=projector_type,
-                          ccam_num_queries=1024, ccam_num_heads=16, **{**ids, **overrides})
-
-
-def kangaroo_8b(device: str | torch.device = "meta", **overrides: Any) -> KangarooForCausalLM:
-    """The 8B model with random (or, on ``meta``, no) weights: for planning and for loading."""
-    with torch.device(device):
-        return KangarooForCausalLM(kangaroo_8b_config(**overrides))
+                          ccam_num_queries=1024, ccam_num_heads=16, **{**video_token_id_fields(ids), **overrides})
 
 
 def kangaroo_tiny_config(
     tokenizer: PreTrainedTokenizerBase | None = None, projector_type: str = "linear", **overrides: Any
 ) -> KangarooConfig:
     """A few-hundred-thousand-parameter Kangaroo: 112 px frames (64 features, 16 tokens per frame
-    pair), a 2-layer ViT and a 4-layer LLM, sized for CPU tests and for the bundled model."""
-    tokenizer = tokenizer or build_byte_tokenizer()
+    pair), a 2-layer ViT and a 4-layer LLM, sized for CPU tests and for the bundled model.
+    ``tokenizer`` defaults to `build_byte_tokenizer()`; the vocabulary is exactly its size."""
+    tokenizer = build_byte_tokenizer() if tokenizer is None else tokenizer
     vision = dict(model_type="clip_vision_model", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                   num_attention_heads=4, image_size=112, patch_size=14, attn_implementation="sdpa")
     text = dict(model_type="llama", hidden_size=128, intermediate_size=256, num_hidden_layers=4,
@@ -70,18 +85,107 @@ def kangaroo_tiny_config(
                 max_position_embeddings=32768, bos_token_id=tokenizer.bos_token_id,
                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                 attn_implementation="sdpa")
+    ids = video_token_ids(tokenizer)
     return KangarooConfig(vision_config=vision, text_config=text, projector_type=projector_type,
-                          ccam_num_queries=32, ccam_num_heads=4, **{**_video_token_ids(tokenizer), **overrides})
+                          ccam_num_queries=32, ccam_num_heads=4, **{**video_token_id_fields(ids), **overrides})
+
+
+def _seeded(config: KangarooConfig, seed: int, device: str | torch.device) -> KangarooForCausalLM:
+    """``KangarooForCausalLM(config)`` with weights drawn from ``seed`` (the global RNG is left as it was)."""
+    with torch.random.fork_rng(devices=[]), torch.device(device):
+        torch.manual_seed(seed)
+        return KangarooForCausalLM(config)
+
+
+def kangaroo_8b(
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    *,
+    projector_type: str = "linear",
+    seed: int = 0,
+    device: str | torch.device = "meta",
+    **overrides: Any,
+) -> KangarooForCausalLM:
+    """The 8B model with random (or, on ``meta``, no) weights: for planning and for loading."""
+    return _seeded(kangaroo_8b_config(tokenizer, projector_type, **overrides), seed, device)
 
 
 def kangaroo_tiny(
-    tokenizer: PreTrainedTokenizerBase | None = None, projector_type: str = "linear", seed: int = 0, **overrides: Any
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    *,
+    projector_type: str = "linear",
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    **overrides: Any,
 ) -> KangarooForCausalLM:
     """The tiny model with seeded random weights (the same seed gives the same weights)."""
-    config = kangaroo_tiny_config(tokenizer, projector_type, **overrides)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return KangarooForCausalLM(config)
+    return _seeded(kangaroo_tiny_config(tokenizer, projector_type, **overrides), seed, device)
+
+
+@dataclass(frozen=True)
+class ModelBuilder:
+    """One named architecture of the registry.
+
+    build:     ``(tokenizer=None, *, projector_type, seed, device, **overrides) -> KangarooForCausalLM``.
+    config:    ``(tokenizer=None, projector_type, **overrides) -> KangarooConfig`` (no weights).
+    tokenizer: makes the tokenizer the architecture is built for; None when the user brings it
+               (``kangaroo_8b``: a Llama-3 tokenizer), so its random weights are for planning only.
+    """
+
+    name: str
+    build: Callable[..., KangarooForCausalLM]
+    config: Callable[..., KangarooConfig]
+    tokenizer: Callable[[], PreTrainedTokenizerBase] | None
+
+
+MODEL_BUILDERS: dict[str, ModelBuilder] = {
+    "kangaroo_tiny": ModelBuilder("kangaroo_tiny", kangaroo_tiny, kangaroo_tiny_config, build_byte_tokenizer),
+    "kangaroo_8b": ModelBuilder("kangaroo_8b", kangaroo_8b, kangaroo_8b_config, None),
+}
+MODEL_ALIASES = {"tiny": "kangaroo_tiny", "8b": "kangaroo_8b"}
+
+
+def model_names() -> str:
+    """The registry's names for messages: ``kangaroo_tiny (tiny), kangaroo_8b (8b)``."""
+    aliases = {name: alias for alias, name in MODEL_ALIASES.items()}
+    return ", ".join(f"{n} ({aliases[n]})" if n in aliases else n for n in MODEL_BUILDERS)
+
+
+def find_model_builder(name: str) -> ModelBuilder | None:
+    """The builder registered as ``name`` or its alias (any case), or None."""
+    key = name.lower()
+    return MODEL_BUILDERS.get(MODEL_ALIASES.get(key, key))
+
+
+def model_builder(name: str) -> ModelBuilder:
+    """The builder registered as ``name`` (or its alias). Raises `UnknownModelError` listing the names."""
+    builder = find_model_builder(name)
+    if builder is None:
+        raise UnknownModelError(f"unknown model {name!r}: the named models are {model_names()}")
+    return builder
+
+
+def kangaroo_components_config(
+    vision_dir: str | os.PathLike[str],
+    llm_dir: str | os.PathLike[str],
+    projector_type: str = "linear",
+    **overrides: Any,
+) -> tuple[KangarooConfig, PreTrainedTokenizerBase]:
+    """``(config, tokenizer)`` of a model assembled from local checkpoints (see
+    `kangaroo_from_components`), without loading weights: the LLM's tokenizer gets the video
+    tokens (`add_video_tokens`), and the config takes their ids and a vocabulary that holds them."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    vision_config = AutoConfig.from_pretrained(vision_dir, local_files_only=True)
+    vision_config = getattr(vision_config, "vision_config", vision_config)  # full CLIP -> vision half
+    vision_config._attn_implementation = "sdpa"
+    text_config = AutoConfig.from_pretrained(llm_dir, local_files_only=True)
+    text_config._attn_implementation = "sdpa"
+    tokenizer = AutoTokenizer.from_pretrained(llm_dir, local_files_only=True)
+    ids = add_video_tokens(tokenizer)
+    text_config.vocab_size = max(text_config.vocab_size, len(tokenizer))  # keep a padded table padded
+    config = KangarooConfig(vision_config=vision_config.to_dict(), text_config=text_config.to_dict(),
+                            projector_type=projector_type, **{**video_token_id_fields(ids), **overrides})
+    return config, tokenizer
 
 
 def kangaroo_from_components(
@@ -94,17 +198,13 @@ def kangaroo_from_components(
     CLIP/SigLIP checkpoint works too: its vision half is used) and a transformers causal LM with
     its tokenizer. The video tokens are added to the tokenizer and the LLM's embeddings grow to
     match; the patchify module and projector start fresh. Returns ``(model, tokenizer)``."""
-    vision_config = AutoConfig.from_pretrained(vision_dir)
-    vision_config = getattr(vision_config, "vision_config", vision_config)  # full CLIP -> vision half
-    vision_config._attn_implementation = "sdpa"
-    tokenizer = AutoTokenizer.from_pretrained(llm_dir)
-    add_video_tokens(tokenizer)
-    llm = AutoModelForCausalLM.from_pretrained(llm_dir, attn_implementation="sdpa")
-    llm.resize_token_embeddings(len(tokenizer))
-    config = KangarooConfig(vision_config=vision_config.to_dict(), text_config=llm.config.to_dict(),
-                            projector_type=projector_type, **{**_video_token_ids(tokenizer), **overrides})
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    config, tokenizer = kangaroo_components_config(vision_dir, llm_dir, projector_type, **overrides)
+    llm = AutoModelForCausalLM.from_pretrained(llm_dir, local_files_only=True, attn_implementation="sdpa")
+    llm.resize_token_embeddings(config.text_config.vocab_size)
     model = KangarooForCausalLM(config)
-    tower = AutoModel.from_pretrained(vision_dir)
+    tower = AutoModel.from_pretrained(vision_dir, local_files_only=True)
     if hasattr(tower, "text_model"):  # a full CLIP/SigLIP model: keep its vision half
         tower = _vision_half(tower)
     model.vision_tower.load_state_dict(tower.state_dict())
@@ -114,6 +214,8 @@ def kangaroo_from_components(
 
 def _vision_half(model: torch.nn.Module) -> torch.nn.Module:
     """The vision tower inside a full CLIP/SigLIP model, wrapped like a standalone vision model."""
+    from transformers import AutoModel
+
     standalone = AutoModel.from_config(model.config.vision_config)
     standalone.load_state_dict(model.vision_model.state_dict())  # same parameter names in transformers 5
     return standalone

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .layout import VideoTokenLayout
+from .layout import FRAME_SEPARATOR, VIDEO_END, VIDEO_PAD, VIDEO_START, VideoTokenLayout
+
+# the config field holding each video token's id (``<video>`` is expanded by the processor and
+# never reaches the model, so it has none)
+VIDEO_TOKEN_ID_FIELDS = {
+    VIDEO_START: "video_start_token_id",
+    VIDEO_END: "video_end_token_id",
+    FRAME_SEPARATOR: "frame_token_id",
+    VIDEO_PAD: "video_pad_token_id",
+}
+
+
+def video_token_id_fields(token_ids: Mapping[str, int]) -> dict[str, int]:
+    """`KangarooConfig` keyword arguments ``{"video_start_token_id": ..., ...}`` from ``{token: id}``
+    (`kangaroo.model.tokenizer.video_token_ids`)."""
+    return {field: int(token_ids[token]) for token, field in VIDEO_TOKEN_ID_FIELDS.items()}
 
 
 class KangarooConfig(PreTrainedConfig):
@@ -33,7 +49,7 @@ class KangarooConfig(PreTrainedConfig):
     projector_type: str = "linear"  # "linear" (Kangaroo) | "ccam" (Video-CCAM)
     ccam_num_queries: int = 1024  # ccam: fixed number of output tokens per video
     ccam_num_heads: int = 16  # ccam: attention heads of the query block
-    video_start_token_id: int = 0  # ids of the layout's special tokens in the tokenizer
+    video_start_token_id: int = 0  # ids of the layout's special tokens, read from the tokenizer
     video_end_token_id: int = 0
     frame_token_id: int = 0
     video_pad_token_id: int = 0  # placeholder positions that receive visual features
@@ -45,6 +61,14 @@ class KangarooConfig(PreTrainedConfig):
         if self.projector_type not in ("linear", "ccam"):
             raise ValueError(f"projector_type must be 'linear' or 'ccam', got {self.projector_type!r}")
         self.layout  # noqa: B018 - validates image size, patch size and kernel together
+
+    def check_video_token_ids(self, token_ids: Mapping[str, int]) -> None:
+        """Raise ``ValueError`` when the ids a processor's tokenizer gives the video tokens
+        (``{token: id}``) differ from this config's: the model would scatter features elsewhere."""
+        wrong = [f"{token}: config {getattr(self, field)}, tokenizer {token_ids.get(token)}"
+                 for token, field in VIDEO_TOKEN_ID_FIELDS.items() if token_ids.get(token) != getattr(self, field)]
+        if wrong:
+            raise ValueError(f"the tokenizer's video-token ids differ from the model config's: {'; '.join(wrong)}")
 
     @property
     def layout(self) -> VideoTokenLayout:

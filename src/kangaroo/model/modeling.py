@@ -17,12 +17,12 @@ that count against the features it produced and raises ``ValueError`` with both 
 from __future__ import annotations
 
 import math
-from typing import ClassVar
 
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
+from transformers.cache_utils import Cache
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from . import packing  # noqa: F401 - registers the "sdpa_packed" attention with transformers
@@ -41,7 +41,6 @@ class KangarooPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _supports_flash_attn = True
     _supports_attention_backend = True
-    _skip_keys_device_placement: ClassVar[list[str]] = ["past_key_values"]
 
     def _init_weights(self, module: nn.Module) -> None:
         """Standard init, except: patchify starts as averaging (the paper's "uniform" init) and
@@ -154,7 +153,7 @@ class KangarooForCausalLM(KangarooPreTrainedModel, GenerationMixin):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values=None,
+        cache: Cache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         labels: torch.LongTensor | None = None,
         pixel_values_videos: torch.FloatTensor | None = None,
@@ -171,7 +170,8 @@ class KangarooForCausalLM(KangarooPreTrainedModel, GenerationMixin):
         ``video_frame_counts``) or as precomputed ``video_features`` (``(N, D)`` or a list of
         them, from `get_video_features`), and fill the ``<|video_pad|>`` positions of
         ``input_ids``. A chunk without placeholders (a decoding step, a later chat turn) needs no
-        video. ``labels`` use -100 for positions without loss.
+        video. ``cache`` is the transformers KV cache of the tokens before ``input_ids``.
+        ``labels`` use -100 for positions without loss.
         """
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)  # (B, L, D)
@@ -189,14 +189,14 @@ class KangarooForCausalLM(KangarooPreTrainedModel, GenerationMixin):
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             labels=labels,
             use_cache=use_cache,
             logits_to_keep=logits_to_keep,
             **kwargs,
         )
 
-    # -- chat ----------------------------------------------------------------------------------
+    # -- chat (the original Kangaroo API; the logic lives in kangaroo.inference.chat) ------------
     def chat(self, video_path, query: str, tokenizer=None, history=None, feature_cache=None, **generate_kwargs):
         """Answer ``query`` about the video at ``video_path``: returns ``(answer, history)``.
 
@@ -205,33 +205,20 @@ class KangarooForCausalLM(KangarooPreTrainedModel, GenerationMixin):
         tokenizer or a `KangarooProcessor`; by default the processor saved beside the model.
         ``feature_cache`` (a `FeatureCache`) keeps visual features on disk across sessions.
         Greedy by default; ``do_sample=True, temperature=..., top_p=...`` samples.
+        See `kangaroo.inference.chat.chat`.
         """
-        from kangaroo.inference.chat import chat
+        from kangaroo.inference.chat import chat, chat_processor
 
-        processor = self._chat_processor(tokenizer)
+        processor = chat_processor(self, tokenizer)
         return chat(self, processor, video_path, query, history, feature_cache, **generate_kwargs)
 
     def stream_chat(self, video_path, query: str, tokenizer=None, history=None, feature_cache=None,
                     **generate_kwargs):
         """Like `chat`, as a `ChatStream`: iterate for text pieces, then read ``.answer`` and ``.history``."""
-        from kangaroo.inference.chat import ChatStream
+        from kangaroo.inference.chat import ChatStream, chat_processor
 
-        processor = self._chat_processor(tokenizer)
+        processor = chat_processor(self, tokenizer)
         return ChatStream(self, processor, video_path, query, history, feature_cache, **generate_kwargs)
-
-    def _chat_processor(self, tokenizer):
-        from kangaroo.processing import KangarooProcessor
-
-        if isinstance(tokenizer, KangarooProcessor):
-            return tokenizer
-        if tokenizer is not None:
-            return KangarooProcessor(tokenizer, self.config.layout)
-        if getattr(self, "processor", None) is None:
-            source = self.config.name_or_path
-            if not source:
-                raise ValueError("this model was not loaded from a directory: pass tokenizer= (or a processor)")
-            self.processor = KangarooProcessor.from_pretrained(source)
-        return self.processor
 
 
 AutoConfig.register("kangaroo", KangarooConfig, exist_ok=True)

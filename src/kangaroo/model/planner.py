@@ -55,21 +55,18 @@ memory only, not at the LLM's ``max_position_embeddings`` (the plan reports both
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
-from .builders import kangaroo_8b_config, kangaroo_tiny_config
+from .builders import UnknownModelError, find_model_builder, model_names
 from .configuration import KangarooConfig
 from .modeling import KangarooForCausalLM
 
 DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 VISION_CHUNK = 64  # frames per vision-tower call: KangarooForCausalLM.encode_frames's default chunk
-MODEL_NAMES = {"kangaroo_8b": kangaroo_8b_config, "8b": kangaroo_8b_config,
-               "kangaroo_tiny": kangaroo_tiny_config, "tiny": kangaroo_tiny_config}
 
 
 @dataclass(frozen=True)
@@ -294,27 +291,20 @@ def max_frames_for_memory(
 
 
 def resolve_model_config(name_or_dir: str) -> KangarooConfig:
-    """The configuration of a named model (``kangaroo_8b`` / ``8b``, ``kangaroo_tiny`` / ``tiny``)
-    or of a local model directory holding a ``config.json``.
+    """The configuration of a named model (`kangaroo.model.builders.MODEL_BUILDERS`: ``kangaroo_8b``
+    / ``8b``, ``kangaroo_tiny`` / ``tiny``) or of a saved model directory (`load_config`).
 
     Raises:
-        ValueError: neither a known name nor a directory with a kangaroo ``config.json``.
+        ValueError: neither a known name nor a directory with a kangaroo ``config.json``
+            (`UnknownModelError`, `ModelLoadError`).
     """
-    builder = MODEL_NAMES.get(name_or_dir.lower())
+    from .pretrained import load_config
+
+    builder = find_model_builder(name_or_dir)
     if builder is not None:
-        return builder()
-    path = Path(name_or_dir)
-    if path.is_dir():
-        config_file = path / "config.json"
-        if not config_file.is_file():
-            raise ValueError(f"{path} has no config.json")
-        try:
-            model_type = json.loads(config_file.read_text()).get("model_type")
-        except (ValueError, AttributeError) as exc:
-            raise ValueError(f"{config_file} is not a JSON object: {exc}") from None
-        if model_type != KangarooConfig.model_type:
-            raise ValueError(f"{config_file} describes a {model_type!r} model, not a kangaroo model")
-        return KangarooConfig.from_pretrained(path, local_files_only=True)
-    raise ValueError(
-        f"unknown model {name_or_dir!r}: use one of {', '.join(MODEL_NAMES)} or a local model directory"
+        return builder.config()
+    if Path(name_or_dir).expanduser().is_dir():
+        return load_config(name_or_dir)
+    raise UnknownModelError(
+        f"unknown model {name_or_dir!r}: use one of {model_names()} or a local model directory"
     )

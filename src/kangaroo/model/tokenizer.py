@@ -10,9 +10,12 @@ exactly. Special tokens follow (ids 256-266):
 No merges means no vocabulary learned from data: the ids never change, and the tiny model's
 checkpoints stay valid. A trained bilingual BPE may replace it later.
 
-`add_video_tokens(tokenizer)` adds the video tokens to any transformers tokenizer (a Llama-3 or
-Qwen2 tokenizer, for example); `llama3_chat_template()` is the chat template used when a
-tokenizer has none.
+Video-token ids have one convention: they are read from the tokenizer (`video_token_ids`), and
+`add_video_tokens(tokenizer)` is the one place that adds the tokens a tokenizer lacks (to any
+transformers tokenizer: a Llama-3 or Qwen2 tokenizer, for example), appending them in
+`SPECIAL_VIDEO_TOKENS` order (`appended_video_token_ids`). Builders write the ids into the model's
+config and the processor expands videos into them, both from the same tokenizer.
+`llama3_chat_template()` is the chat template used when a tokenizer has none.
 """
 
 from __future__ import annotations
@@ -138,12 +141,37 @@ def _byte_symbols() -> list[str]:
     return [symbols[b] for b in range(256)]
 
 
-def add_video_tokens(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+def video_token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
+    """``{token: id}`` of the video tokens (`SPECIAL_VIDEO_TOKENS`, in that order) in ``tokenizer``.
+
+    The one source of video-token ids: builders copy them into `KangarooConfig`, the processor
+    expands videos into them. Raises ``ValueError`` naming the tokens the tokenizer lacks (as added
+    tokens); `add_video_tokens` adds them.
+    """
+    added = tokenizer.get_added_vocab()  # {token string: id}
+    missing = [t for t in SPECIAL_VIDEO_TOKENS if t not in added]
+    if missing:
+        raise ValueError(
+            f"the tokenizer lacks the video tokens {missing}: call "
+            "kangaroo.model.tokenizer.add_video_tokens(tokenizer) and resize the model's embeddings"
+        )
+    return {t: added[t] for t in SPECIAL_VIDEO_TOKENS}
+
+
+def appended_video_token_ids(vocab_size: int) -> dict[str, int]:
+    """The ids `add_video_tokens` gives a tokenizer of ``vocab_size`` tokens that has none of the
+    video tokens: ``vocab_size``, ``vocab_size + 1``, ... in `SPECIAL_VIDEO_TOKENS` order. For an
+    architecture described without its tokenizer (``kangaroo_8b``: Llama-3's 128,256 tokens)."""
+    return {t: vocab_size + i for i, t in enumerate(SPECIAL_VIDEO_TOKENS)}
+
+
+def add_video_tokens(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
     """Add the video tokens (`SPECIAL_VIDEO_TOKENS`) that ``tokenizer`` lacks, as special tokens.
 
-    Works on any transformers tokenizer (fast or slow). Returns the ids of all five, in
-    `SPECIAL_VIDEO_TOKENS` order. Tokens already there keep their ids; new ones are appended, so
-    resize the model's embeddings to ``len(tokenizer)`` after adding.
+    Works on any transformers tokenizer (fast or slow). Returns `video_token_ids` (all five).
+    Tokens already there keep their ids; missing ones are appended in `SPECIAL_VIDEO_TOKENS` order
+    (`appended_video_token_ids` when all five are missing), so resize the model's embeddings to
+    ``len(tokenizer)`` after adding.
     """
     from tokenizers import AddedToken
 
@@ -153,9 +181,9 @@ def add_video_tokens(tokenizer: PreTrainedTokenizerBase) -> list[int]:
         tokenizer.add_tokens(
             [AddedToken(t, special=True, normalized=False) for t in missing], special_tokens=True
         )
-    ids = [tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_VIDEO_TOKENS]
-    if any(i is None or i == tokenizer.unk_token_id for i in ids):
+    try:
+        return video_token_ids(tokenizer)
+    except ValueError:
         raise ValueError(
             f"could not add the video tokens {SPECIAL_VIDEO_TOKENS} to {type(tokenizer).__name__}"
-        )
-    return ids
+        ) from None

@@ -37,7 +37,6 @@ from typing import Any
 
 import yaml
 
-MODEL_BUILDERS = ("kangaroo_tiny", "kangaroo_8b")  # named random-weight architectures (kangaroo.model.builders)
 MODULE_NAMES = ("vision_tower", "patchify", "projector", "language_model")  # trainable units of the model
 PRECISIONS = ("bf16", "fp32")  # autocast dtype; fp32 = no autocast
 WEIGHT_DTYPES = ("float32", "bfloat16", "float16")

@@ -8,7 +8,13 @@ import inspect
 
 import pytest
 
-from kangaroo.model.builders import kangaroo_8b, kangaroo_8b_config, kangaroo_tiny, kangaroo_tiny_config
+from kangaroo.model.builders import (
+    UnknownModelError,
+    kangaroo_8b,
+    kangaroo_8b_config,
+    kangaroo_tiny,
+    kangaroo_tiny_config,
+)
 from kangaroo.model.modeling import KangarooForCausalLM
 from kangaroo.model.planner import (
     VISION_CHUNK,
@@ -16,6 +22,7 @@ from kangaroo.model.planner import (
     plan,
     resolve_model_config,
 )
+from kangaroo.model.pretrained import ModelLoadError
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +154,10 @@ def test_resolve_names_directories_and_unknowns(tmp_path) -> None:
     assert resolve_model_config("kangaroo_tiny").vision_config.image_size == 112
     kangaroo_tiny_config(projector_type="ccam").save_pretrained(model_dir)
     assert resolve_model_config(str(model_dir)).projector_type == "ccam"
-    with pytest.raises(ValueError, match="kangaroo_8b, 8b, kangaroo_tiny, tiny"):
+    with pytest.raises(UnknownModelError, match=r"kangaroo_tiny \(tiny\), kangaroo_8b \(8b\)"):
         resolve_model_config("llama-70b")
-    with pytest.raises(ValueError, match=r"no config\.json"):
+    with pytest.raises(ModelLoadError, match=r"no config\.json"):
         resolve_model_config(str(empty))
     (empty / "config.json").write_text('{"model_type": "llama"}')
-    with pytest.raises(ValueError, match="'llama' model, not a kangaroo model"):
+    with pytest.raises(ModelLoadError, match="model_type is 'llama', not 'kangaroo'"):
         resolve_model_config(str(empty))

@@ -10,8 +10,10 @@ from kangaroo.model.layout import SPECIAL_VIDEO_TOKENS
 from kangaroo.model.tokenizer import (
     CHAT_TOKENS,
     add_video_tokens,
+    appended_video_token_ids,
     build_byte_tokenizer,
     llama3_chat_template,
+    video_token_ids,
 )
 
 TEXTS = [
@@ -128,17 +130,19 @@ def test_add_video_tokens_to_another_tokenizer():
     tokenizer = _word_level_tokenizer()
     assert tokenizer.encode("hello <video> world") == [1, 3, 5, 4, 2]
     ids = add_video_tokens(tokenizer)
-    assert ids == list(range(6, 6 + len(SPECIAL_VIDEO_TOKENS)))
+    assert ids == appended_video_token_ids(6) == dict(zip(SPECIAL_VIDEO_TOKENS, range(6, 11), strict=True))
     assert len(tokenizer) == 6 + len(SPECIAL_VIDEO_TOKENS)
-    assert tokenizer.encode("hello <video> world <|video_pad|>") == [1, ids[0], 2, ids[4]]
-    assert tokenizer.decode([1, ids[0], ids[3], 2], skip_special_tokens=True) == "hello world"
+    assert video_token_ids(tokenizer) == ids
+    assert tokenizer.encode("hello <video> world <|video_pad|>") == [1, ids["<video>"], 2, ids["<|video_pad|>"]]
+    assert tokenizer.decode([1, ids["<video>"], ids["<|frame|>"], 2], skip_special_tokens=True) == "hello world"
     assert add_video_tokens(tokenizer) == ids  # idempotent
     assert len(tokenizer) == 6 + len(SPECIAL_VIDEO_TOKENS)
 
 
 def test_add_video_tokens_keeps_existing_ids(tokenizer):
     before = len(tokenizer)
-    assert add_video_tokens(tokenizer) == tokenizer.convert_tokens_to_ids(list(SPECIAL_VIDEO_TOKENS))
+    expected = dict(zip(SPECIAL_VIDEO_TOKENS, tokenizer.convert_tokens_to_ids(list(SPECIAL_VIDEO_TOKENS)), strict=True))
+    assert add_video_tokens(tokenizer) == expected == video_token_ids(tokenizer)
     assert len(tokenizer) == before
 
 
@@ -146,5 +150,10 @@ def test_add_video_tokens_adds_only_the_missing_ones():
     tokenizer = _word_level_tokenizer()
     tokenizer.add_tokens(["<|video_pad|>"], special_tokens=True)  # a Qwen2-like tokenizer already has it
     ids = add_video_tokens(tokenizer)
-    assert ids[4] == 6
-    assert sorted(ids[:4]) == [7, 8, 9, 10]
+    assert ids["<|video_pad|>"] == 6
+    assert [ids[t] for t in SPECIAL_VIDEO_TOKENS[:4]] == [7, 8, 9, 10]  # appended in order
+
+
+def test_video_token_ids_names_the_missing_tokens():
+    with pytest.raises(ValueError, match=r"lacks the video tokens \['<video>'.*add_video_tokens"):
+        video_token_ids(_word_level_tokenizer())

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 import kangaroo.cli.train_commands  # noqa: F401  (registers `train` on the app)
 from kangaroo.cli import app
+from kangaroo.model.surgery import adapt_model
 from kangaroo.training.metrics import MetricsLog, plot_loss_curve, read_metrics
-from kangaroo.training.model_setup import adapt_model, build_model, meta_model
+from kangaroo.training.model_setup import build_model, meta_model
 from kangaroo.training.recipe import (
     Recipe,
     RecipeError,
