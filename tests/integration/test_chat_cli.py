@@ -99,6 +99,19 @@ def test_ask_with_a_model_dir_answers_like_model_chat(video: Path, model_dir: Pa
     assert plain.exit_code == 0 and plain.stdout == expected[0] + "\n"
 
 
+def test_a_plain_ask_prints_no_warning_but_kangaroos_own(video: Path, tmp_path: Path) -> None:
+    """What a user sees on stderr from `kangaroo ask`: only kangaroo's random-weights warning, no
+    FutureWarning / DeprecationWarning / UserWarning or logger warning from the libraries below
+    (every warning shown, as ``python -W default``), both when the tiny model is built and when
+    it is read from the cache."""
+    env = {**os.environ, "KANGAROO_CACHE": str(tmp_path / "cache"), "PYTHONWARNINGS": "default"}
+    cmd = [sys.executable, "-m", "kangaroo.cli", "ask", str(video), "What happens?", "--max-new-tokens", "4"]
+    for _ in ("build", "cached"):
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+        assert result.returncode == 0, result.stderr
+        assert " ".join(result.stderr.split()) == f"warning: {RANDOM_WEIGHTS_WARNING}", result.stderr
+
+
 def test_chat_over_a_pipe_answers_each_question_then_exits(video: Path, model_dir: Path, expected) -> None:
     cmd = [sys.executable, "-m", "kangaroo.cli", "chat", str(video), "--model", str(model_dir),
            "--max-new-tokens", str(TOKENS)]
@@ -107,6 +120,7 @@ def test_chat_over_a_pipe_answers_each_question_then_exits(video: Path, model_di
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == list(expected)  # the second answer continues the conversation
     assert "you>" not in result.stdout  # no prompt without a terminal
+    assert "Warning" not in result.stderr and "[transformers]" not in result.stderr
 
 
 def test_a_bad_video_command_reports_an_error_and_the_session_goes_on(

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import pytest
 import torch
 
+from kangaroo.inference.chat import chat_processor
 from kangaroo.inference.feature_cache import FeatureCache
 from kangaroo.model.builders import kangaroo_tiny
 from kangaroo.model.tokenizer import build_byte_tokenizer
+from kangaroo.model.tokenizer_training import train_bpe_tokenizer
 from kangaroo.processing import KangarooProcessor
 
 from video_fixtures import write_indexed
@@ -175,3 +180,26 @@ def test_sampling_is_seeded_and_differs_from_greedy(setup):
         torch.manual_seed(seed)
         answers.add(model.chat(video, "Guess.", tokenizer=processor, **sampled)[0])
     assert len(answers | {greedy}) > 1
+
+
+def test_a_plain_tokenizer_gets_the_models_layout_and_must_match_its_ids(setup):
+    model, processor, video = setup
+    plain = chat_processor(model, processor.tokenizer)
+    assert plain.layout == model.config.layout and plain.video_token_ids == processor.video_token_ids
+    bpe = train_bpe_tokenizer(["a b c d"] * 3, vocab_size=300)  # a trained BPE keeps the video-token ids
+    assert chat_processor(model, bpe).video_token_ids == processor.video_token_ids
+    _, history = model.chat(video, "Hello?", tokenizer=processor.tokenizer, **GREEDY)
+    assert history.frame_count == plain.num_frames == 16  # a plain tokenizer: the default sampling
+    built_for_other_ids = kangaroo_tiny(build_byte_tokenizer(), seed=1, video_pad_token_id=5)
+    with pytest.raises(ValueError, match="video-token ids differ"):
+        built_for_other_ids.chat(video, "Hello?", tokenizer=processor.tokenizer)
+
+
+def test_chat_turns_raise_no_library_warnings(setup, caplog):
+    model, processor, video = setup
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING):
+        warnings.simplefilter("error")  # a FutureWarning / DeprecationWarning would raise here
+        _, history = model.chat(video, "First?", tokenizer=processor, **GREEDY)
+        model.chat(video, "Second?", tokenizer=processor, history=history, **GREEDY)
+        list(model.stream_chat(video, "Third?", tokenizer=processor, history=history, **GREEDY))
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("transformers")] == []
