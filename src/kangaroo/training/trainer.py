@@ -13,7 +13,7 @@
 4. checkpoints every ``run.save_every`` steps and at the end (`checkpoint.save_checkpoint`:
    atomic, marker last), keeping ``run.keep_last``; ``metrics.jsonl`` and ``loss.png`` beside them;
 5. at the end, ``<run_dir>/final/``: the model (LoRA merged) and its processor, loadable with
-   ``from_pretrained`` / `load_chat_model`, and the next stage's ``model.from_stage``.
+   `kangaroo.model.pretrained.load_pretrained`, and the next stage's ``model.from_stage``.
 
 Running the same recipe again resumes from the newest complete checkpoint: model, optimizer,
 scheduler, RNG states and the data position are restored, and every record's randomness (image
