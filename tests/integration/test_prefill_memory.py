@@ -59,7 +59,7 @@ def test_22k_prefill_creates_no_quadratic_tensor():
     largest = LargestTensor()
     with torch.no_grad(), largest:
         out = model(input_ids=ids, **frames, logits_to_keep=1, use_cache=True)
-    assert out.past_key_values.get_seq_length() == CONTEXT
+    assert out.cache.get_seq_length() == CONTEXT
     per_token = model.config.text_config.intermediate_size * 4  # generous: a few MLP-wide rows per token
     assert largest.numel <= per_token * CONTEXT, f"{largest.op} made a {largest.numel}-element tensor"
 
