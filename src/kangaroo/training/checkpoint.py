@@ -11,20 +11,18 @@ Layout of ``run_dir/checkpoint-{step:08d}/``::
     rng_state.pt          trainer_state["rng"] (`capture_rng_state`), when present
     COMPLETE              marker, written last: {"step", "files": {relative path: size}}
 
-Writing (`save_checkpoint`): everything goes to ``run_dir/.tmp-checkpoint-{step}-{pid}/``, every
-file and directory is fsynced, the directory is renamed to its final name, and the marker is
-written last (temporary file, fsync, rename, fsync). A crash at any point leaves either no
-directory with the final name or one without a marker; `latest_checkpoint` and
-`list_checkpoints` ignore both, and `load_checkpoint` refuses them, so resuming never reads
-half-written state. One process writes to a run directory (rank 0 in distributed runs);
-`save_checkpoint` removes the leftovers of earlier crashes (`remove_incomplete`).
+Writing (`save_checkpoint`): everything goes to a temporary folder beside the final one, which is
+fsynced and renamed to its final name (`kangaroo.io.atomic_directory`), and the marker is written
+last (`kangaroo.io.atomic_write_json`). A crash at any point leaves either no directory with the
+final name or one without a marker; `latest_checkpoint` and `list_checkpoints` ignore both, and
+`load_checkpoint` refuses them, so resuming never reads half-written state. One process writes to
+a run directory (rank 0 in distributed runs); `save_checkpoint` removes the leftovers of earlier
+crashes (`remove_incomplete`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import random
 import re
 import shutil
@@ -35,6 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from kangaroo.io import atomic_directory, atomic_write_json, remove_directory, remove_stale_temporaries
+
 MARKER = "COMPLETE"
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
@@ -44,8 +44,6 @@ RNG_FILE = "rng_state.pt"
 ADAPTER_DIR = "adapter"
 
 _CHECKPOINT_RE = re.compile(r"checkpoint-(\d+)")
-_TMP_RE = re.compile(r"\.tmp-checkpoint-(\d+)-(\d+)")
-_DELETING_PREFIX = ".deleting-"
 
 
 # -- RNG state ----------------------------------------------------------------------------------
@@ -146,27 +144,9 @@ def save_checkpoint(
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_incomplete(run_dir)
     final = run_dir / f"checkpoint-{step:08d}"
-    tmp = run_dir / f".tmp-checkpoint-{step}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    old = None
-    try:
+    with atomic_directory(final) as tmp:  # a complete checkpoint of the same step is replaced
         _write_contents(tmp, model, optimizer, scheduler, state_json, trainer_state.get("rng"))
-        _fsync_tree(tmp)
-        if final.exists():  # a complete checkpoint of the same step: replaced
-            old = run_dir / f"{_DELETING_PREFIX}{final.name}-{os.getpid()}"
-            os.rename(final, old)
-        os.rename(tmp, final)
-        _fsync_dir(run_dir)
-    except BaseException:
-        if old is not None and old.exists() and not final.exists():
-            os.rename(old, final)  # put the replaced checkpoint back
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     _write_marker(final, step)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     return final
 
 
@@ -196,60 +176,22 @@ def _write_marker(directory: Path, step: int) -> None:
         for path in sorted(directory.rglob("*"))
         if path.is_file() and path.name != MARKER
     }
-    tmp = directory / f"{MARKER}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump({"step": step, "files": files}, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(tmp, directory / MARKER)
-    _fsync_dir(directory)
-
-
-def _fsync_tree(directory: Path) -> None:
-    """fsync every file under ``directory``, then every directory, deepest first."""
-    directories = [directory]
-    for path in directory.rglob("*"):
-        if path.is_dir():
-            directories.append(path)
-        else:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    for path in sorted(directories, key=lambda p: len(p.parts), reverse=True):
-        _fsync_dir(path)
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # directories cannot be opened / fsynced on some platforms
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    atomic_write_json(directory / MARKER, {"step": step, "files": files})
 
 
 # -- cleaning -----------------------------------------------------------------------------------
 def remove_incomplete(run_dir: Path) -> list[Path]:
-    """Delete the leftovers of interrupted saves in ``run_dir``: temporary directories of processes
-    that no longer run (or of this one), marker-less ``checkpoint-*`` directories and half-deleted
-    ones. Assumes one writer per run directory. Returns the removed paths."""
+    """Delete the leftovers of interrupted saves in ``run_dir``: temporary checkpoint folders of
+    processes that no longer run (or of this one: `kangaroo.io.remove_stale_temporaries`),
+    half-deleted ones and marker-less ``checkpoint-*`` directories. Assumes one writer per run
+    directory. Returns the removed paths."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return []
-    removed = []
+    removed = remove_stale_temporaries(run_dir, this_process=True,
+                                       target=lambda name: checkpoint_step(Path(name)) is not None)
     for path in sorted(run_dir.iterdir()):
-        if not path.is_dir():
-            continue
-        tmp = _TMP_RE.fullmatch(path.name)
-        stale = (
-            (tmp is not None and not _process_alive(int(tmp.group(2))))
-            or (tmp is not None and int(tmp.group(2)) == os.getpid())
-            or (checkpoint_step(path) is not None and not is_complete(path))
-            or path.name.startswith(_DELETING_PREFIX + "checkpoint-")
-        )
-        if stale:
+        if path.is_dir() and checkpoint_step(path) is not None and not is_complete(path):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
@@ -257,8 +199,8 @@ def remove_incomplete(run_dir: Path) -> list[Path]:
 
 def keep_last(run_dir: Path, n: int) -> list[Path]:
     """Delete all but the ``n`` newest complete checkpoints of ``run_dir`` (the newest is never
-    deleted). Each is first renamed away, so a half-deleted one is never taken for complete.
-    Returns the deleted paths.
+    deleted). Each is first renamed away (`kangaroo.io.remove_directory`), so a half-deleted one is
+    never taken for complete. Returns the deleted paths.
 
     Raises:
         ValueError: ``n < 1``.
@@ -268,25 +210,9 @@ def keep_last(run_dir: Path, n: int) -> list[Path]:
     run_dir = Path(run_dir)
     removed = []
     for path in list_checkpoints(run_dir)[:-n]:
-        doomed = run_dir / f"{_DELETING_PREFIX}{path.name}-{os.getpid()}"
-        os.rename(path, doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+        remove_directory(path)
         removed.append(path)
-    if removed:
-        _fsync_dir(run_dir)
     return removed
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    except OSError:
-        return False
-    return True
 
 
 # -- loading ------------------------------------------------------------------------------------

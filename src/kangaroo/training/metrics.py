@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from kangaroo.io import atomic_path, atomic_write_jsonl, flush_to_disk
+
 METRICS_FILE = "metrics.jsonl"
 LOSS_CURVE_FILE = "loss.png"
 
@@ -43,22 +45,15 @@ class MetricsLog:
     def truncate(self, last_step: int) -> None:
         """Keep only the entries with ``step <= last_step`` (rewritten atomically)."""
         entries = [e for e in self.read() if int(e.get("step", -1)) <= last_step]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("w", encoding="utf-8") as handle:
-            for entry in entries:
-                handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        atomic_write_jsonl(self.path, entries)
 
     def append(self, entry: Mapping[str, Any]) -> None:
-        """Write one entry as a line and flush it (NaN / infinity become null)."""
+        """Write one entry as a line and fsync it (NaN / infinity become null)."""
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in entry.items()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
+        with self.path.open("a", encoding="utf-8", newline="\n") as handle:
             handle.write(json.dumps(clean, ensure_ascii=False) + "\n")
-            handle.flush()
+            flush_to_disk(handle)
 
 
 def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -117,8 +112,6 @@ def plot_loss_curve(
     axis.legend(loc="upper right")
     figure.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    figure.savefig(tmp, format="png")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
     return path

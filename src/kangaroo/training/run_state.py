@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from kangaroo.io import atomic_directory, atomic_write_json, atomic_write_text
 from kangaroo.model.quiet import no_progress_bars
 
 from .recipe import FINAL_DIR, FINAL_MARKER, Recipe
@@ -34,9 +34,7 @@ def write_recipe_copy(recipe: Recipe, run_dir: Path, log: Callable[[str], None])
         if changed:
             log(f"warning: the recipe differs from the one this run started with: {', '.join(changed)}")
         return
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"# resolved recipe of {recipe.stage!r}\n" + recipe.to_yaml(), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, f"# resolved recipe of {recipe.stage!r}\n" + recipe.to_yaml())
 
 
 def _diff_keys(a: Any, b: Any, prefix: str = "") -> set[str]:
@@ -128,10 +126,8 @@ class Checkpoints:
 
 def export_final(model: Any, processor: Any, run_dir: Path, recipe: Recipe, ctx: Any = None) -> Path:
     """Write ``run_dir/final``: the model (LoRA merged, on the CPU) and its processor, atomically
-    (temporary directory, then rename; marker last). In a multi-process run every rank calls it
+    (`kangaroo.io.atomic_directory`; marker last). In a multi-process run every rank calls it
     (the weights are gathered) and rank 0 writes."""
-    import shutil
-
     from .distributed import barrier, full_state_dict
     from .lora import has_lora, merge_lora
 
@@ -142,27 +138,17 @@ def export_final(model: Any, processor: Any, run_dir: Path, recipe: Recipe, ctx:
         if not ctx.is_main:
             barrier(ctx)
             return final
-    tmp = run_dir / f".tmp-{FINAL_DIR}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
     export = model
     if has_lora(model):
         export = merge_lora(copy.deepcopy(model).cpu())
-    export.config.use_cache = True  # for generation with the saved model
-    with no_progress_bars():
-        export.save_pretrained(tmp, **({"state_dict": state} if state is not None else {}))
-        processor.save_pretrained(tmp)
-    export.config.use_cache = False
-    (tmp / "training.json").write_text(json.dumps({"stage": recipe.stage, "recipe": recipe.to_dict()}, indent=2)
-                                       + "\n", encoding="utf-8")
-    if final.exists():
-        old = run_dir / f".old-{FINAL_DIR}-{os.getpid()}"
-        os.rename(final, old)
-        shutil.rmtree(old, ignore_errors=True)
-    os.rename(tmp, final)
-    marker = final / f"{FINAL_MARKER}.tmp"
-    marker.write_text(json.dumps({"stage": recipe.stage}) + "\n", encoding="utf-8")
-    os.replace(marker, final / FINAL_MARKER)
+    with atomic_directory(final) as tmp:
+        export.config.use_cache = True  # for generation with the saved model
+        with no_progress_bars():
+            export.save_pretrained(tmp, **({"state_dict": state} if state is not None else {}))
+            processor.save_pretrained(tmp)
+        export.config.use_cache = False
+        atomic_write_json(tmp / "training.json", {"stage": recipe.stage, "recipe": recipe.to_dict()})
+    atomic_write_json(final / FINAL_MARKER, {"stage": recipe.stage}, indent=None)
     if ctx is not None and ctx.is_distributed:
         barrier(ctx)
     return final

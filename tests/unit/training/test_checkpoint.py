@@ -94,7 +94,7 @@ def test_incomplete_checkpoints_are_never_latest(tmp_path):
     no_marker = tmp_path / "checkpoint-00000005"  # renamed, but killed before the marker
     no_marker.mkdir()
     (no_marker / "model.safetensors").write_bytes(b"partial")
-    tmp = tmp_path / ".tmp-checkpoint-9-4242"  # killed mid-write
+    tmp = tmp_path / ".checkpoint-00000009.4242-0123abcd.tmp"  # killed mid-write
     tmp.mkdir()
     (tmp / "model.safetensors").write_bytes(b"par")
     (tmp_path / "checkpoint-00000007").write_text("a file, not a checkpoint")
@@ -111,11 +111,18 @@ def test_a_save_killed_mid_write_never_becomes_latest(tmp_path, monkeypatch):
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # the process dies while writing the trainer state
 
-    monkeypatch.setattr(ckpt, "_fsync_tree", killed)
+    write_contents = ckpt._write_contents
+
+    def killed_midway(directory, *args):
+        write_contents(directory, *args)
+        raise KeyboardInterrupt  # after the files, before the rename
+
+    monkeypatch.setattr(ckpt, "_write_contents", killed_midway)
     with pytest.raises(KeyboardInterrupt):
-        _save_linear(tmp_path, 2)
+        _save_linear(tmp_path, 1)  # would replace the good one
     assert latest_checkpoint(tmp_path) == good
-    assert not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())  # cleaned up on the way out
+    assert load_checkpoint(good, model=nn.Linear(2, 2))["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == [good.name]  # cleaned up on the way out
 
     monkeypatch.undo()
     monkeypatch.setattr(ckpt, "_write_marker", killed)  # killed after the rename, before the marker
@@ -134,14 +141,18 @@ def test_a_save_killed_mid_write_never_becomes_latest(tmp_path, monkeypatch):
 def test_remove_incomplete_keeps_tmp_dirs_of_running_processes(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = tmp_path / f".tmp-checkpoint-5-{dead.pid}"
-    live = tmp_path / f".tmp-checkpoint-6-{os.getppid()}"  # our parent is running
+    stale = tmp_path / f".checkpoint-00000005.{dead.pid}-0123abcd.tmp"  # the documented kangaroo.io names
+    half_deleted = tmp_path / f".checkpoint-00000003.{dead.pid}-89abcdef.tmp"
+    mine = tmp_path / f".checkpoint-00000004.{os.getpid()}-0123abcd.tmp"  # an earlier process with our id
+    live = tmp_path / f".checkpoint-00000006.{os.getppid()}-0123abcd.tmp"  # our parent is running
+    other = tmp_path / f".loss.{dead.pid}-0123abcd.tmp.png"  # not a checkpoint: not ours to remove
     marker_less = tmp_path / "checkpoint-00000005"
-    for path in (stale, live, marker_less):
+    for path in (stale, half_deleted, mine, live, marker_less):
         path.mkdir()
+    other.write_bytes(b"")
     good = _save_linear(tmp_path, 1)
-    assert not stale.exists()
-    assert live.exists() and good.exists() and not marker_less.exists()
+    assert not stale.exists() and not half_deleted.exists() and not mine.exists()
+    assert live.exists() and other.exists() and good.exists() and not marker_less.exists()
     assert remove_incomplete(tmp_path) == []
 
 
