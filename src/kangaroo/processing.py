@@ -486,10 +486,9 @@ class KangarooProcessor:
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.tokenizer.save_pretrained(directory)
-        target = directory / PROCESSOR_CONFIG
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, target)
+        from kangaroo.io import atomic_write_json
+
+        atomic_write_json(directory / PROCESSOR_CONFIG, self.to_dict())
         return directory
 
     @classmethod

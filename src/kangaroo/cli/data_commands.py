@@ -163,9 +163,9 @@ def export_command(
     Example: [bold]kangaroo data export llava train.jsonl llava.json[/]
     """
     from kangaroo.data import export_llava, read_records
-    from kangaroo.data.records import atomic_write_text
+    from kangaroo.io import atomic_write_json
 
     with _user_errors():
         items = export_llava(read_records(src))
-        atomic_write_text(out, [json.dumps(items, indent=2, ensure_ascii=False), "\n"])
+        atomic_write_json(out, items)
     console.print(f"wrote {len(items)} item(s) to [bold]{escape(str(out))}[/]", highlight=False)

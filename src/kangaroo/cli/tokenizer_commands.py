@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -200,16 +198,15 @@ def _check_output(out: Path) -> None:
 
 
 def _save(tokenizer: Any, out: Path) -> None:
-    """``save_pretrained`` into a temporary folder beside ``out``, then move each file into ``out``
-    (each file is replaced atomically; other files in ``out`` are kept)."""
+    """``save_pretrained`` into a scratch folder, then write each file into ``out`` (each file is
+    replaced atomically, `kangaroo.io.atomic_write_bytes`; other files in ``out`` are kept)."""
+    from kangaroo.io import atomic_write_bytes
+
     out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        tokenizer.save_pretrained(tmp)
-        for file in sorted(tmp.iterdir()):
-            os.replace(file, out / file.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        tokenizer.save_pretrained(scratch)
+        for file in sorted(Path(scratch).iterdir()):
+            atomic_write_bytes(out / file.name, file.read_bytes())
 
 
 def _load(directory: Path) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -202,14 +201,17 @@ def _write_frames(clip: VideoClip, out: Path, args: dict[str, Any]) -> dict[str,
     """
     from PIL import Image
 
+    from kangaroo.io import atomic_path, atomic_write_json
     from kangaroo.video.contact_sheet import make_contact_sheet
 
     out.mkdir(parents=True, exist_ok=True)
     previous = _previous_frame_files(out)
     names = _frame_file_names([float(t) for t in clip.timestamps])
     for name, frame in zip(names, clip.frames, strict=True):
-        Image.fromarray(frame).save(out / name, quality=92)
-    make_contact_sheet(clip.frames, clip.timestamps).save(out / CONTACT_SHEET_NAME)
+        with atomic_path(out / name) as tmp:
+            Image.fromarray(frame).save(tmp, quality=92)
+    with atomic_path(out / CONTACT_SHEET_NAME) as tmp:
+        make_contact_sheet(clip.frames, clip.timestamps).save(tmp)
     manifest = {
         "source": clip.source,
         "duration": clip.duration,
@@ -224,9 +226,7 @@ def _write_frames(clip: VideoClip, out: Path, args: dict[str, Any]) -> dict[str,
         "contact_sheet": CONTACT_SHEET_NAME,
         "kangaroo_version": __version__,
     }
-    tmp = out / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, out / MANIFEST_NAME)
+    atomic_write_json(out / MANIFEST_NAME, manifest)
     for stale in previous - set(names):
         (out / stale).unlink(missing_ok=True)
     return manifest

@@ -13,6 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from kangaroo.io import atomic_path, atomic_write_text
+
 from .pipeline import Pipeline
 from .shards import read_jsonl
 
@@ -38,7 +40,7 @@ def write_report(out: Path, pipeline: Pipeline) -> Path:
     lines += _distributions(measures, pipeline, images)
     lines += _examples(out, images)
     path = out / "report.md"
-    path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    atomic_write_text(path, "\n".join(lines).rstrip() + "\n")
     return path
 
 
@@ -56,7 +58,8 @@ def _funnel(stats: dict[str, Any], images: Path) -> list[str]:
     ax.barh(names[::-1], outs[::-1], color="#4c72b0")
     ax.set_xlabel("records remaining after the step (scene cut makes clips from videos)")
     fig.tight_layout()
-    fig.savefig(images / "funnel.png", dpi=110)
+    with atomic_path(images / "funnel.png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return [*lines, "", "![funnel](report/funnel.png)", ""]
 
@@ -89,7 +92,8 @@ def _categories(out: Path, stats: dict[str, Any], images: Path) -> list[str]:
     ax.set_ylabel("share of records (%)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(images / "categories.png", dpi=110)
+    with atomic_path(images / "categories.png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     lines = ["## Categories (top 20)", "", "| category | before balance | kept |", "|---|---|---|"]
     lines += [f"| {c} | {before[c] if before else '-'} | {after[c]} |" for c in top]
@@ -120,7 +124,8 @@ def _distributions(measures: dict[str, list[float]], pipeline: Pipeline, images:
         ax.set_title(name)
         ax.set_ylabel("records")
         fig.tight_layout()
-        fig.savefig(images / f"measure_{name}.png", dpi=110)
+        with atomic_path(images / f"measure_{name}.png") as tmp:
+            fig.savefig(tmp, dpi=110)
         plt.close(fig)
     lines.append("")
     lines += [f"![{name}](report/measure_{name}.png)" for name in sorted(measures)]
@@ -162,5 +167,6 @@ def _thumbnail_sheet(rows: list[dict[str, Any]], path: Path) -> Path:
             continue
         thumbs.append(clip.frames[0])
     if thumbs:
-        Image.fromarray(np.concatenate(thumbs, axis=1)).save(path)  # (h, n*w, 3)
+        with atomic_path(path) as tmp:
+            Image.fromarray(np.concatenate(thumbs, axis=1)).save(tmp)  # (h, n*w, 3)
     return path

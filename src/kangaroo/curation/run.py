@@ -30,10 +30,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kangaroo.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
+
 from .executors import Executor
 from .inputs import read_inputs
 from .pipeline import Pipeline, StepSpec, build_step, is_global
-from .shards import ShardTask, read_jsonl, stats_path, write_json_atomic, write_jsonl_atomic
+from .shards import ShardTask, read_jsonl, stats_path
 
 ProgressCallback = Callable[[str, int, int], None]  # (phase label, shards done, shards total)
 
@@ -87,7 +89,7 @@ def _claim(out: Path, pipeline: Pipeline, source: str) -> None:
             raise CurationError(f"{out} holds a run of another pipeline or input; use another --output, "
                                 "or delete the folder to start over")
         return
-    write_json_atomic(path, current)
+    atomic_write_json(path, current, indent=1)
 
 
 def _write_input_shards(out: Path, pipeline: Pipeline, source: str | Path) -> int:
@@ -99,8 +101,8 @@ def _write_input_shards(out: Path, pipeline: Pipeline, source: str | Path) -> in
     folder.mkdir(exist_ok=True)
     count = math.ceil(len(records) / pipeline.shard_size)
     for i in range(count):
-        write_jsonl_atomic(folder / f"shard-{i:05d}.jsonl", records[i * pipeline.shard_size:(i + 1) * pipeline.shard_size])
-    marker.write_text(str(count))
+        atomic_write_jsonl(folder / f"shard-{i:05d}.jsonl", records[i * pipeline.shard_size:(i + 1) * pipeline.shard_size])
+    atomic_write_text(marker, str(count))
     return count
 
 
@@ -130,7 +132,7 @@ def _plan(out: Path, spec: StepSpec, previous: Path, shard_count: int) -> dict[s
     observations = [step.observe(r) for i in range(shard_count) for r in read_jsonl(_shard_input(previous, i))]
     plan = step.plan(observations)
     path.parent.mkdir(exist_ok=True)
-    write_json_atomic(path, plan)
+    atomic_write_json(path, plan, indent=1)
     return plan
 
 
@@ -162,9 +164,9 @@ def _stats(task: ShardTask) -> dict[str, Any]:
 def _merge(out: Path, phase_count: int, shard_count: int, pipeline: Pipeline, total_inputs: int) -> dict[str, Any]:
     """``kept.jsonl``, ``excluded.jsonl`` and ``stats.json`` from every committed shard."""
     last = out / f"phase-{phase_count}"
-    kept_count = write_jsonl_atomic(out / "kept.jsonl", (
+    kept_count = atomic_write_jsonl(out / "kept.jsonl", (
         row for i in range(shard_count) for row in read_jsonl(last / f"shard-{i:05d}.kept.jsonl")))
-    excluded_count = write_jsonl_atomic(out / "excluded.jsonl", (
+    excluded_count = atomic_write_jsonl(out / "excluded.jsonl", (
         row for p in range(1, phase_count + 1) for i in range(shard_count)
         for row in read_jsonl(out / f"phase-{p}" / f"shard-{i:05d}.excluded.jsonl")))
     steps: dict[str, dict[str, Any]] = {}
@@ -190,6 +192,6 @@ def _merge(out: Path, phase_count: int, shard_count: int, pipeline: Pipeline, to
                                         for r in read_jsonl(out / "kept.jsonl")).most_common()),
         "worker_seconds": round(seconds, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_json_atomic(out / "stats.json", stats)
-    write_json_atomic(out / "measures.json", measures)
+    atomic_write_json(out / "stats.json", stats, indent=1)
+    atomic_write_json(out / "measures.json", measures, indent=1)
     return stats

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kangaroo.io import atomic_write_json, atomic_write_jsonl
+
 from .steps.base import Record
 
 UNDECODABLE = "undecodable"
@@ -97,26 +99,6 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Write rows to ``path`` through a temporary file and a rename; returns the count."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    count = 0
-    with tmp.open("w", encoding="utf-8", newline="\n") as out:
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    return count
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def process_shard(task: ShardTask) -> dict[str, Any]:
     """Run ``task.steps`` over the shard's records; commit kept, excluded and stats. Returns the stats."""
     from .pipeline import StepSpec, build_step, is_global
@@ -139,8 +121,8 @@ def process_shard(task: ShardTask) -> dict[str, Any]:
 
     folder = Path(task.folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_jsonl_atomic(folder / f"{task.stem}.kept.jsonl", kept)
-    write_jsonl_atomic(folder / f"{task.stem}.excluded.jsonl", ctx.excluded)
+    atomic_write_jsonl(folder / f"{task.stem}.kept.jsonl", kept)
+    atomic_write_jsonl(folder / f"{task.stem}.excluded.jsonl", ctx.excluded)
     stats = {
         "phase": task.phase, "shard": task.index, "inputs": len(records), "kept": len(kept),
         "excluded": len(ctx.excluded), "quarantined": sum(ctx.quarantined.values()),
@@ -148,5 +130,5 @@ def process_shard(task: ShardTask) -> dict[str, Any]:
                          "quarantined": ctx.quarantined[name]} for name in names},
         "measures": dict(ctx.measures), "seconds": round(time.monotonic() - started, 3),
     }
-    write_json_atomic(stats_path(folder, task.index), stats)  # last: the completion marker
+    atomic_write_json(stats_path(folder, task.index), stats, indent=1)  # last: the completion marker
     return stats

@@ -25,11 +25,12 @@ import copy
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from kangaroo.io import atomic_write_text
 
 ROLES = ("system", "user", "assistant")
 LANGUAGES = ("en", "zh", "mixed")
@@ -338,26 +339,8 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[Record]:
         yield record
 
 
-def atomic_write_text(path: str | os.PathLike[str], chunks: Iterable[str]) -> None:
-    """Write ``chunks`` (UTF-8) to ``path`` through a temporary file in the same folder, then
-    rename it into place: readers never see a half-written file. Creates missing parent folders."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            for chunk in chunks:
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_records(path: str | os.PathLike[str], records: Iterable[Record | Mapping[str, Any]]) -> int:
-    """Write records as JSON lines (atomically: temporary file, then rename); returns the count.
+    """Write records as JSON lines (atomically: `kangaroo.io.atomic_write_text`); returns the count.
 
     Dicts are checked with `Record.from_dict`. Raises `RecordError` for a record that does not fit
     the schema or repeats an id, `ValueError` for NaN or infinity; nothing is written then.

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kangaroo.io import atomic_path, atomic_write_json, atomic_write_text
+
 # Table III's columns in the paper's order (tasks we have), then the rest
 TABLE_III = ["mvbench", "mlvu", "lvbench", "egoschema", "tempcompass", "longvideobench"]
 VIDEOMME = ("videomme", "videomme_sub")
@@ -41,8 +43,8 @@ def write_report(out_dir: str | os.PathLike[str], others: list[str | os.PathLike
     written = {"json": out / "results.json", "markdown": out / "results.md"}
     summary = {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "model": models[0]["model"],
                "runs": [_run_entry(r) for r in models[0]["runs"]]}
-    _write(written["json"], json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    _write(written["markdown"], render_markdown(models))
+    atomic_write_json(written["json"], summary)  # concurrent shards may both write
+    atomic_write_text(written["markdown"], render_markdown(models))
     if plots and models[0]["runs"]:
         written.update(write_plots(models[0]["runs"], out / "plots"))
     return written
@@ -59,13 +61,6 @@ def _run_entry(run: dict[str, Any]) -> dict[str, Any]:
     return {"task": metrics["task"], "title": metrics["title"], "frames": metrics["frames"],
             "prompt": metrics["prompt"], "overall": metrics["overall"], "groups": metrics["groups"],
             "errors": metrics["errors"], "manifest": run["manifest"], "folder": run["folder"]}
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent shards may both write
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _size(model: dict[str, Any]) -> str:
@@ -217,7 +212,8 @@ def write_plots(runs: list[dict[str, Any]], folder: Path) -> dict[str, Path]:
     ax.legend()
     fig.tight_layout()
     written["accuracy_by_task"] = folder / "accuracy_by_task.png"
-    fig.savefig(written["accuracy_by_task"], dpi=120)
+    with atomic_path(written["accuracy_by_task"]) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
     by_task: dict[str, list[dict[str, Any]]] = {}
@@ -237,6 +233,7 @@ def write_plots(runs: list[dict[str, Any]], folder: Path) -> dict[str, Path]:
         ax.legend()
         fig.tight_layout()
         written["accuracy_vs_frames"] = folder / "accuracy_vs_frames.png"
-        fig.savefig(written["accuracy_vs_frames"], dpi=120)
+        with atomic_path(written["accuracy_vs_frames"]) as tmp:
+            fig.savefig(tmp, dpi=120)
         plt.close(fig)
     return written

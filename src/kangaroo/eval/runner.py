@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kangaroo.io import atomic_write_json, flush_to_disk
+
 from .backends.base import Backend, GenerationRequest
 from .formats import read_samples
 from .prompting import render_prompt
@@ -126,12 +128,11 @@ def run_task(
         for batch in _batches(pending, backend.batch_size):
             for result in _run_batch(backend, loader, task, prompt_spec, frames, batch):
                 out.write(json.dumps(result, ensure_ascii=False) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+            flush_to_disk(out)
             done += len(batch)
             if progress is not None:
                 progress(done, len(mine))
-    _write_atomic(run.done_marker(shard), json.dumps({"samples": len(mine)}))
+    atomic_write_json(run.done_marker(shard), {"samples": len(mine)}, indent=None)
     return merge_shards(run, samples, shard.count)
 
 
@@ -254,10 +255,10 @@ def merge_shards(run: TaskRun, samples: list[EvalSample], shard_count: int) -> d
     metrics = aggregate(ordered, task.scoring, task.average, task.average_over, task.report_groups)
     metrics.update(task=task.name, title=task.title, frames=run.frames, prompt=run.prompt_name,
                    scoring=task.scoring, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    _write_atomic(run.metrics_path, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_json(run.metrics_path, metrics)
     if task.submission:
         answers = {r["id"]: ord(r["lenient"]) - 65 for r in ordered if r.get("lenient")}
-        _write_atomic(run.folder / "submission.json", json.dumps(answers, indent=1) + "\n")
+        atomic_write_json(run.folder / "submission.json", answers, indent=1)
     return metrics
 
 
@@ -301,16 +302,10 @@ def _claim_folder(run: TaskRun, manifest: dict[str, Any]) -> None:
         manifest["started"] = old.get("started")
     else:
         manifest["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    _write_atomic(path, json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n")
+    atomic_write_json(path, manifest, default=str)
 
 
 def _comparable(value: Any, key: str) -> Any:
     if key == "model" and isinstance(value, dict):  # where it ran does not change the answers
         return {k: v for k, v in value.items() if k not in ("device", "batch_size", "concurrency")}
     return json.loads(json.dumps(value, default=str))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

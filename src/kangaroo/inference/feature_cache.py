@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from kangaroo.io import atomic_path
 
 
 def file_digest(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
@@ -69,12 +70,6 @@ class FeatureCache:
         return tensors["features"], tensors["timestamps"]
 
     def put(self, key: str, features: torch.Tensor, timestamps: torch.Tensor) -> None:
-        handle, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        os.close(handle)
-        try:
+        with atomic_path(self.directory / f"{key}.safetensors") as tmp:
             save_file({"features": features.detach().cpu().contiguous(),
                        "timestamps": timestamps.detach().cpu().contiguous()}, tmp)
-            os.replace(tmp, self.directory / f"{key}.safetensors")
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise

@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +76,9 @@ def _read_marker(directory: Path) -> dict[str, Any] | None:
 def ensure_tiny_random(root: str | os.PathLike[str] | None = None) -> Path:
     """The directory of the random-weights ``kangaroo_tiny`` checkpoint, built and saved on first use.
 
-    ``root`` defaults to `cache_root()`. Building writes to a temporary directory beside the
-    target, writes the marker last, then renames it into place, so concurrent or interrupted
-    runs never leave a half-written checkpoint that is later read.
+    ``root`` defaults to `cache_root()`. The directory is built beside the target and renamed
+    into place (`kangaroo.io.atomic_directory`), so concurrent or interrupted runs never leave a
+    half-written checkpoint that is later read; a copy another process installed meanwhile is kept.
     """
     root = Path(root) if root is not None else cache_root()
     target = root / TINY_RANDOM_DIR
@@ -89,16 +87,15 @@ def ensure_tiny_random(root: str | os.PathLike[str] | None = None) -> Path:
     if marker is not None and marker.get("recipe") == recipe:
         return target
 
+    from kangaroo.io import atomic_directory
     from kangaroo.model.builders import kangaroo_tiny
     from kangaroo.model.tokenizer import build_byte_tokenizer
     from kangaroo.processing import KangarooProcessor
 
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{TINY_RANDOM_DIR}.", dir=root))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the cache follows the umask
+    def current(directory: Path) -> bool:
+        return (_read_marker(directory) or {}).get("recipe") == recipe
+
+    with atomic_directory(target, keep_existing=current) as tmp:  # keeps another process's copy
         tokenizer = build_byte_tokenizer()
         model = kangaroo_tiny(tokenizer, seed=TINY_RANDOM_SEED)
         with no_progress_bars():
@@ -107,29 +104,4 @@ def ensure_tiny_random(root: str | os.PathLike[str] | None = None) -> Path:
         note = {"recipe": recipe,
                 "note": "kangaroo_tiny with random weights: answers are noise until a trained model is given"}
         (tmp / RANDOM_WEIGHTS_MARKER).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
-        if (_read_marker(target) or {}).get("recipe") != recipe:  # else another process was first
-            _replace_dir(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Rename ``new`` to ``target``, moving an existing ``target`` aside first (then deleting it).
-    When another process installed a complete checkpoint meanwhile, keep that one."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old.{os.getpid()}")
-        try:
-            os.rename(target, old)
-        except FileNotFoundError:  # another process moved it away first
-            old = None
-    try:
-        os.rename(new, target)
-    except OSError:
-        if _read_marker(target) is None:  # not a complete checkpoint from another process
-            raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)

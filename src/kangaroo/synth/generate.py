@@ -67,6 +67,7 @@ def generate_dataset(
     the schema.
     """
     from kangaroo.data.records import write_records
+    from kangaroo.io import atomic_write_jsonl, atomic_write_text, flush_to_disk
 
     spec = get_task(task)
     split = normalise_split(split)
@@ -92,18 +93,16 @@ def generate_dataset(
     records: list[dict[str, Any]] = []
     if resume and partial_path.exists() and params_path.exists() and params_path.read_text("utf-8") == params:
         records = _finished_records(partial_path, spec.name, split, seed, num)
-    params_path.write_text(params, "utf-8")
-    with partial_path.open("w", encoding="utf-8", newline="\n") as out:
-        for record in records:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        out.flush()
+    atomic_write_jsonl(partial_path, records)  # the finished records; the rest are appended
+    atomic_write_text(params_path, params)
+    with partial_path.open("a", encoding="utf-8", newline="\n") as out:
         done = len(records)
         if progress is not None:
             progress(done, num)
         for record in _run(spec.name, range(done, num), split, root, options, workers):
             records.append(record)
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            out.flush()
+            flush_to_disk(out)
             done += 1
             if progress is not None:
                 progress(done, num)

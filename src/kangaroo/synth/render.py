@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from kangaroo.io import atomic_path
 from kangaroo.video.writer import VideoWriter
 
 from .scene import COLOURS, Scene
@@ -69,37 +70,24 @@ def write_scene(
     The codec follows the suffix unless given (``.mp4``: H.264, which needs an even width and
     height); ``crf=None`` leaves the encoder's default quality. ``options`` go to the encoder;
     H.264 defaults to `DETERMINISTIC_H264`, so the same scene gives the same bytes on every run. Frames stream to the encoder one
-    at a time, and the file appears atomically (written under a temporary name, then renamed).
+    at a time, and the file appears atomically (`VideoWriter`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
-    try:
-        if options is None and (codec or "libx264") == "libx264" and path.suffix.lower() in (".mp4", ".mov", ".mkv"):
-            options = DETERMINISTIC_H264
-        with VideoWriter(partial, scene.width, scene.height, scene.fps, codec=codec, crf=crf, gop=gop,
-                         options=options) as writer:
-            for t in scene.frame_times():
-                writer.write(render_frame(scene, t), timestamp=t)
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    if options is None and (codec or "libx264") == "libx264" and path.suffix.lower() in (".mp4", ".mov", ".mkv"):
+        options = DETERMINISTIC_H264
+    with VideoWriter(path, scene.width, scene.height, scene.fps, codec=codec, crf=crf, gop=gop,
+                     options=options) as writer:
+        for t in scene.frame_times():
+            writer.write(render_frame(scene, t), timestamp=t)
     return path
 
 
 def write_image(scene: Scene, path: str | os.PathLike[str], t: float = 0.0) -> Path:
-    """Save the frame shown at ``t`` as an image (PNG unless the suffix says otherwise)."""
+    """Save the frame shown at ``t`` as an image (PNG unless the suffix says otherwise), atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
-    try:
-        image_format = Image.registered_extensions().get(path.suffix.lower(), "PNG")
-        Image.fromarray(render_frame(scene, t)).save(partial, format=image_format)
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    image_format = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    with atomic_path(path) as tmp:
+        Image.fromarray(render_frame(scene, t)).save(tmp, format=image_format)
     return path
 
 

@@ -1111,7 +1111,9 @@ def generate(
             from .render import write_scene  # deterministic bytes; writes atomically
 
             write_scene(scene, root / video_rel, crf=crf)
-        _atomic(root / scene_rel, lambda p: p.write_text(json.dumps(scene.to_dict(), sort_keys=True), "utf-8"))
+        from kangaroo.io import atomic_write_text
+
+        atomic_write_text(root / scene_rel, json.dumps(scene.to_dict(), sort_keys=True))
     return _record(spec, built, rid, video_rel, scene_rel, scene, split, this_seed, index)
 
 
@@ -1149,17 +1151,6 @@ def _round_time(t: Any) -> Any:
     if isinstance(t, list | tuple):
         return [_round_time(v) for v in t]
     return round(float(t), 6)
-
-
-def _atomic(path: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temporary name beside ``path`` (same suffix), then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 __all__ = [

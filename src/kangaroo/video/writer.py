@@ -1,11 +1,14 @@
 """Encode frames to a real video file with PyAV (used by tests, the synthetic world and the demo).
 
 Frames stream to disk one at a time, so long videos never sit in memory. Presentation times can
-be given per frame (variable frame rate) and may start later than 0.
+be given per frame (variable frame rate) and may start later than 0. The file appears atomically
+when the writer closes (`kangaroo.io.PendingFile`): a reader never sees a half-written video, and
+a writer that fails leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from fractions import Fraction
@@ -14,6 +17,8 @@ from types import TracebackType
 
 import av
 import numpy as np
+
+from kangaroo.io import PendingFile
 
 # Codec and pixel format by container when the caller names none.
 DEFAULT_CODECS: dict[str, tuple[str, str]] = {
@@ -34,6 +39,8 @@ class VideoWriter:
     ``gop`` and ``bframes`` shape the stream like a typical web video (keyframe interval,
     B-frames); ``rotation`` stores a display rotation (degrees counter-clockwise); ``options`` go to
     the encoder, ``container_options`` to the muxer (e.g. ``{"movflags": "+faststart"}``).
+    Frames go to a temporary file beside ``path``; `close` (or leaving the ``with`` block) renames
+    it to ``path``, an exception inside the ``with`` block discards it.
     """
 
     def __init__(
@@ -56,7 +63,12 @@ class VideoWriter:
         default_codec, default_pix = DEFAULT_CODECS.get(self.path.suffix.lower(), ("libx264", "yuv420p"))
         self._rate = Fraction(fps).limit_denominator(1001)
         self._time_base = _time_base_for(self.path.suffix.lower(), codec or default_codec, self._rate)
-        self._container = av.open(str(self.path), mode="w", options=container_options or {})
+        self._pending = PendingFile(self.path)
+        try:
+            self._container = av.open(str(self._pending.path), mode="w", options=container_options or {})
+        except BaseException:
+            self._pending.discard()
+            raise
         try:
             stream = self._container.add_stream(codec or default_codec, rate=self._rate)
             stream.width, stream.height = width, height
@@ -74,8 +86,8 @@ class VideoWriter:
                 stream.codec_context.options = opts
             if rotation:
                 stream.set_display_rotation(rotation)
-        except Exception:
-            self._container.close()
+        except BaseException:
+            self.discard()
             raise
         self._stream = stream
         self._next_pts = 0
@@ -99,15 +111,28 @@ class VideoWriter:
         self.frames_written += 1
 
     def close(self) -> None:
-        """Flush the encoder and close the file."""
+        """Flush the encoder, close the file and move it to ``path``."""
         if self._container is None:
             return
         try:
             for packet in self._stream.encode():
                 self._container.mux(packet)
+            container, self._container = self._container, None
+            container.close()
+        except BaseException:
+            self.discard()
+            raise
+        self._pending.commit()
+
+    def discard(self) -> None:
+        """Stop without writing ``path`` (the temporary file is removed)."""
+        container, self._container = self._container, None
+        try:
+            if container is not None:
+                with contextlib.suppress(Exception):  # the file is thrown away: its trailer does not matter
+                    container.close()
         finally:
-            self._container.close()
-            self._container = None
+            self._pending.discard()
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -115,7 +140,10 @@ class VideoWriter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
 
 
 def _time_base_for(suffix: str, codec: str, rate: Fraction) -> Fraction:
