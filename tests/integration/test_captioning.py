@@ -470,7 +470,8 @@ def test_make_captioner_refuses_bad_specs(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("CAPTION_KEY", "sk-1")
     built = make_captioner({"backend": "openai", "base_url": "http://127.0.0.1:1/v1/", "model": "m",
                             "api_key_env": "CAPTION_KEY"})
-    assert built.url == "http://127.0.0.1:1/v1/chat/completions" and built.name == "openai:m"
+    assert built.client.url == "http://127.0.0.1:1/v1/chat/completions" and built.name == "openai:m"
+    assert built.client.api_key == "sk-1" and "sk-1" not in repr(built.client)
 
 
 def test_steps_built_per_shard_share_one_loaded_model(tiny_dir: Path) -> None:

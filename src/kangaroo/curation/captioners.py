@@ -14,8 +14,8 @@ Backends:
   still image; summaries are text-only generation with the same model.
 - `OpenAICaptioner` (``backend: openai``): a model behind an OpenAI-compatible
   ``/chat/completions`` endpoint (vLLM, ...): frames go as base64 JPEG ``image_url`` parts,
-  summaries as a plain user message. Requests use the eval backend's client
-  (`kangaroo.eval.backends.openai.post_with_retries`: retries, backoff, ``Retry-After``).
+  summaries as a plain user message. Requests go through the shared client
+  (`kangaroo.inference.openai_client.OpenAIClient`: retries, backoff, ``Retry-After``, concurrency).
 - `TransformersCaptioner` (``backend: transformers``): a local transformers model directory: a
   vision-language model (``AutoModelForImageTextToText``) captions frames and summarizes; a
   causal LM (``AutoModelForCausalLM``) only summarizes, through its tokenizer's chat template.
@@ -109,9 +109,9 @@ def _short_name(directory: Path) -> str:
     return f"{parent}/{last}" if last == "final" or last.startswith("checkpoint") else last
 
 
-def _check_tokens(max_new_tokens: Any) -> int:
+def _check_tokens(max_new_tokens: Any, name: str = "max_new_tokens") -> int:
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise CaptionerError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
+        raise CaptionerError(f"{name} must be an integer >= 1, got {max_new_tokens!r}")
     return max_new_tokens
 
 
@@ -231,7 +231,7 @@ class OpenAICaptioner:
     timeout:      seconds allowed for one request.
     retries:      further tries after a connection error, timeout, 429 or 5xx; ``backoff`` is the
                   first wait in seconds (doubling, ``Retry-After`` honoured). A request that still
-                  fails raises `kangaroo.eval.backends.openai.EndpointError`.
+                  fails raises `kangaroo.inference.openai_client.EndpointError`.
     concurrency:  requests in flight at once from this captioner (more calls wait their turn).
     max_tokens:   the longest caption or summary, in tokens.
     temperature:  0 (greedy) unless told otherwise.
@@ -243,36 +243,23 @@ class OpenAICaptioner:
                  retries: int = 3, concurrency: int = 4, *, backoff: float = 1.0,
                  max_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0, max_side: int = 448,
                  jpeg_quality: int = 90) -> None:
-        from kangaroo.eval.backends.openai import _check_int, chat_completions_url
+        from kangaroo.inference.openai_client import JpegFrames, OpenAIClient
 
         try:
-            self.url = chat_completions_url(base_url)
-            if not isinstance(model, str) or not model.strip():
-                raise ValueError("model must be the non-empty model name the endpoint serves")
-            for name, value, low, high in (("retries", retries, 0, None), ("concurrency", concurrency, 1, None),
-                                           ("max_tokens", max_tokens, 1, None), ("max_side", max_side, 1, None),
-                                           ("jpeg_quality", jpeg_quality, 1, 100)):
-                _check_int(name, value, low, high)
-            if not timeout > 0:
-                raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-            if not backoff >= 0:
-                raise ValueError(f"backoff must be >= 0 seconds, got {backoff}")
+            self.max_tokens = _check_tokens(max_tokens, "max_tokens")
             if not temperature >= 0:
                 raise ValueError(f"temperature must be >= 0, got {temperature}")
+            self.client = OpenAIClient(base_url, model, api_key=api_key, timeout=timeout, retries=retries,
+                                       backoff=backoff, concurrency=concurrency)
+            self.frames = JpegFrames(max_side, jpeg_quality)
         except ValueError as exc:
             raise CaptionerError(f"openai: {exc}") from None
-        self.model, self.timeout, self.retries, self.backoff = model, float(timeout), retries, float(backoff)
-        self.concurrency, self.max_tokens, self.temperature = concurrency, max_tokens, float(temperature)
-        self.max_side, self.jpeg_quality = max_side, jpeg_quality
-        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self._slots = threading.BoundedSemaphore(concurrency)
+        self.temperature = float(temperature)
+        self.concurrency = concurrency
         self.name = f"openai:{model}"
 
     def caption(self, image: np.ndarray, prompt: str) -> str:
-        from kangaroo.eval.backends.openai import jpeg_data_url
-
-        url = jpeg_data_url(check_image(image), self.max_side, self.jpeg_quality)
-        content = [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": prompt}]
+        content = [self.frames.part(check_image(image)), {"type": "text", "text": prompt}]
         return self._complete([{"role": "user", "content": content}])
 
     def summarize(self, prompt: str) -> str:
@@ -280,17 +267,10 @@ class OpenAICaptioner:
 
     def request_body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """The JSON body of a chat-completions request for ``messages``."""
-        return {"model": self.model, "messages": messages, "max_tokens": self.max_tokens,
-                "temperature": self.temperature}
+        return self.client.request_body(messages, max_tokens=self.max_tokens, temperature=self.temperature)
 
     def _complete(self, messages: list[dict[str, Any]]) -> str:
-        from kangaroo.eval.backends.openai import post_with_retries, reply_text
-
-        body = self.request_body(messages)
-        with self._slots:
-            reply = post_with_retries(self.url, body, api_key=self._api_key, timeout=self.timeout,
-                                      retries=self.retries, backoff=self.backoff)
-        return reply_text(reply, self.url).strip()
+        return self.client.complete(self.request_body(messages)).strip()
 
 
 # --- local transformers model --------------------------------------------------------------------

@@ -89,7 +89,7 @@ def _backend_errors() -> tuple[type[BaseException], ...]:
     `EndpointError` (an endpoint refused the request or kept failing) and ``RuntimeError`` (torch:
     out of memory, ...). A `CaptionerError` (a model that cannot load, a text-only model asked to
     caption frames) is a configuration error, not a clip's: it stops the run."""
-    from kangaroo.eval.backends.openai import EndpointError
+    from kangaroo.inference.openai_client import EndpointError
 
     return (EndpointError, RuntimeError)
 

@@ -1,7 +1,7 @@
 """`OpenAIBackend`: evaluate any OpenAI-compatible chat-completions endpoint that takes images or video.
 
 A model served by vLLM (or any server speaking the same API) is then scored on the same harness,
-prompts and frames as a kangaroo checkpoint. Only the standard library talks HTTP; PIL encodes JPEG.
+prompts and frames as a kangaroo checkpoint.
 
 Two ways to send the video (``video_as``):
 
@@ -14,25 +14,16 @@ Two ways to send the video (``video_as``):
   so a sample with ``start``/``end`` is refused. The timestamps returned for such a sample are where
   the harness's sampler would have put its frames (used only to pick subtitle lines).
 
-Decoding is greedy (``temperature`` 0). Requests run ``concurrency`` at a time; connection errors,
+Decoding is greedy (``temperature`` 0). Requests go through the shared client
+(`kangaroo.inference.openai_client.OpenAIClient`): ``concurrency`` at a time; connection errors,
 timeouts, 429 and 5xx are retried with exponential backoff (honouring ``Retry-After``); anything
-that still fails raises `EndpointError`.
+that still fails raises `kangaroo.inference.openai_client.EndpointError`.
 """
 
 from __future__ import annotations
 
-import base64
-import email.utils
-import http.client
-import io
-import json
 import mimetypes
 import os
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,32 +31,12 @@ from typing import Any
 import numpy as np
 
 from kangaroo.eval.samples import EvalSample
+from kangaroo.inference.openai_client import JpegFrames, OpenAIClient, file_data_url, fit_within
 
 from .base import GenerationRequest
 
 VIDEO_AS = ("frames", "video")
-MAX_RETRY_AFTER = 300.0  # seconds: a longer Retry-After is capped
-MAX_BACKOFF = 30.0
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-
-
-class EndpointError(ValueError):
-    """The endpoint refused a request, or did not answer it after the retries.
-
-    ``status`` is the HTTP status of the last answer (None when none came back).
-    """
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class _Retryable(Exception):
-    """A failure worth another try: no connection, a timeout, 429 or 5xx."""
-
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.message, self.status, self.retry_after = message, status, retry_after
 
 
 @dataclass(frozen=True)
@@ -87,8 +58,7 @@ class FilePayload:
     kind: str  # "video_url" | "image_url"
 
     def parts(self) -> list[dict[str, Any]]:
-        data = base64.b64encode(Path(self.path).read_bytes()).decode("ascii")
-        return [{"type": self.kind, self.kind: {"url": f"data:{self.mime};base64,{data}"}}]
+        return [{"type": self.kind, self.kind: {"url": file_data_url(self.path, self.mime)}}]
 
 
 class OpenAIBackend:
@@ -119,34 +89,20 @@ class OpenAIBackend:
         retries: int = 3,
         backoff: float = 1.0,
     ) -> None:
-        self.base_url = _check_base_url(base_url)
-        if not isinstance(model, str) or not model.strip():
-            raise ValueError("model must be the non-empty model name the endpoint serves")
         if video_as not in VIDEO_AS:
             raise ValueError(f"video_as must be one of {', '.join(VIDEO_AS)}, got {video_as!r}")
-        _check_int("max_side", max_side, 1)
-        _check_int("jpeg_quality", jpeg_quality, 1, 100)
-        _check_int("concurrency", concurrency, 1)
-        _check_int("retries", retries, 0)
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-        if not backoff >= 0:
-            raise ValueError(f"backoff must be >= 0 seconds, got {backoff}")
-        self.model, self.video_as, self.max_side, self.jpeg_quality = model, video_as, max_side, jpeg_quality
-        self.concurrency, self.timeout, self.retries, self.backoff = concurrency, float(timeout), retries, backoff
-        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.client = OpenAIClient(base_url, model, api_key=api_key, timeout=timeout, retries=retries,
+                                   backoff=backoff, concurrency=concurrency)
+        self.frames = JpegFrames(max_side, jpeg_quality)
+        self.video_as = video_as
         self.name = f"openai:{model}"
         self.batch_size = concurrency
 
-    @property
-    def url(self) -> str:
-        """Where requests go: ``{base_url}/chat/completions``."""
-        return f"{self.base_url}/chat/completions"
-
     def describe(self) -> dict[str, Any]:
         """The endpoint and settings for the results manifest (never the API key)."""
-        return {"backend": "openai", "base_url": self.base_url, "model": self.model, "video_as": self.video_as,
-                "max_side": self.max_side, "jpeg_quality": self.jpeg_quality, "temperature": 0}
+        return {"backend": "openai", "base_url": self.client.base_url, "model": self.client.model,
+                "video_as": self.video_as, "max_side": self.frames.max_side, "jpeg_quality": self.frames.quality,
+                "temperature": 0}
 
     # --- video ---------------------------------------------------------------------------------
 
@@ -159,23 +115,19 @@ class OpenAIBackend:
         from kangaroo.video import load_video
 
         clip = load_video(sample.video, num_frames=num_frames, sampling=sampling, fps=fps,
-                          size=_decode_size(sample.video, self.max_side), aspect="stretch",
+                          size=_decode_size(sample.video, self.frames.max_side), aspect="stretch",
                           **sample.load_kwargs())
-        urls = tuple(jpeg_data_url(frame, self.max_side, self.jpeg_quality) for frame in clip.frames)
+        urls = tuple(self.frames.data_url(frame) for frame in clip.frames)
         return FramesPayload(urls), clip.timestamps
 
     # --- generation ----------------------------------------------------------------------------
 
     def generate(self, requests: list[GenerationRequest]) -> list[str]:
         """The reply to each request, in order; up to ``concurrency`` requests are in flight."""
-        if not requests:
-            return []
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
-            return list(pool.map(self._generate_one, requests))
+        return self.client.map(self._generate_one, requests)
 
     def _generate_one(self, request: GenerationRequest) -> str:
-        reply = self._post_with_retries(self.request_body(request))
-        return _strip_prefix(reply_text(reply, self.url), request.assistant_prefix)
+        return _strip_prefix(self.client.complete(self.request_body(request)), request.assistant_prefix)
 
     def request_body(self, request: GenerationRequest) -> dict[str, Any]:
         """The JSON body of the chat-completions request for ``request``."""
@@ -186,90 +138,14 @@ class OpenAIBackend:
             messages.append({"role": "system", "content": request.system})
         content = [*request.video.parts(), {"type": "text", "text": request.user}]
         messages.append({"role": "user", "content": content})
-        body: dict[str, Any] = {"model": self.model, "messages": messages,
-                                "max_tokens": request.max_new_tokens, "temperature": 0}
+        extra: dict[str, Any] = {}
         if request.assistant_prefix:
             messages.append({"role": "assistant", "content": request.assistant_prefix})
-            body.update(continue_final_message=True, add_generation_prompt=False)
-        return body
-
-    def _post_with_retries(self, body: dict[str, Any]) -> dict[str, Any]:
-        return post_with_retries(self.url, body, api_key=self._api_key, timeout=self.timeout,
-                                 retries=self.retries, backoff=self.backoff)
-
-
-# --- requests (shared with other clients of OpenAI-compatible endpoints: curation captioners) --
-
-
-def chat_completions_url(base_url: str) -> str:
-    """``{base_url}/chat/completions`` for an API root like ``http://127.0.0.1:8000/v1`` (a URL that
-    already ends in ``/chat/completions`` is accepted too); raises ``ValueError`` for a non-http(s) URL."""
-    return f"{_check_base_url(base_url)}/chat/completions"
-
-
-def post_with_retries(url: str, body: dict[str, Any], *, api_key: str | None = None, timeout: float = 120.0,
-                      retries: int = 3, backoff: float = 1.0) -> dict[str, Any]:
-    """POST ``body`` as JSON to ``url`` and return the JSON answer.
-
-    Connection errors, timeouts, 429 and 5xx are tried again up to ``retries`` more times, waiting
-    ``backoff * 2**attempt`` seconds (at most `MAX_BACKOFF`) or what ``Retry-After`` asks (at most
-    `MAX_RETRY_AFTER`). Any other status, an answer that is not JSON, or a failure after the last
-    try raises `EndpointError`. ``api_key`` is sent as ``Authorization: Bearer`` (None: no header).
-    """
-    data = json.dumps(body).encode("utf-8")
-    for attempt in range(retries + 1):
-        try:
-            return _post(url, data, api_key, timeout)
-        except _Retryable as exc:
-            if attempt == retries:
-                tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
-                raise EndpointError(f"{url}: {exc.message} (gave up after {tries})", exc.status) from None
-            if exc.retry_after is not None:
-                time.sleep(min(exc.retry_after, MAX_RETRY_AFTER))
-            else:
-                time.sleep(min(backoff * 2**attempt, MAX_BACKOFF))
-    raise AssertionError("unreachable")
-
-
-def _post(url: str, data: bytes, api_key: str | None, timeout: float) -> dict[str, Any]:
-    """One POST; raises `_Retryable` or `EndpointError`."""
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-    except urllib.error.HTTPError as exc:
-        raise _http_failure(exc, url) from None
-    except urllib.error.URLError as exc:
-        raise _Retryable(f"cannot reach the endpoint ({exc.reason})") from None
-    except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
-        raise _Retryable(f"no complete answer within {timeout:g} s ({type(exc).__name__}: {exc})") from None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise EndpointError(f"{url}: the answer is not JSON: {raw[:200]!r}", 200) from None
+            extra = {"continue_final_message": True, "add_generation_prompt": False}
+        return self.client.request_body(messages, max_tokens=request.max_new_tokens, temperature=0, **extra)
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def _check_base_url(base_url: str) -> str:
-    if not isinstance(base_url, str):
-        raise ValueError(f"base_url must be a string like http://127.0.0.1:8000/v1, got {base_url!r}")
-    url = base_url.strip().rstrip("/")
-    url = url.removesuffix("/chat/completions")
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ValueError(f"base_url must be an http(s) URL like http://127.0.0.1:8000/v1, got {base_url!r}")
-    return url
-
-
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        bounds = f">= {low}" if high is None else f"in {low}..{high}"
-        raise ValueError(f"{name} must be an integer {bounds}, got {value!r}")
 
 
 def _decode_size(source: str | None, max_side: int) -> tuple[int, int] | None:
@@ -280,29 +156,7 @@ def _decode_size(source: str | None, max_side: int) -> tuple[int, int] | None:
     from kangaroo.video import probe
 
     info = probe(source, scan=False)
-    return _fit(info.display_width, info.display_height, max_side)
-
-
-def _fit(width: int, height: int, max_side: int) -> tuple[int, int] | None:
-    """The size with the longer side ``max_side`` and the same aspect; None when already small enough."""
-    longest = max(width, height)
-    if longest <= max_side:
-        return None
-    scale = max_side / longest
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def jpeg_data_url(frame: np.ndarray, max_side: int, quality: int) -> str:
-    """A ``data:image/jpeg;base64,...`` URL of an RGB uint8 ``(H, W, 3)`` frame, resized to ``max_side``."""
-    from PIL import Image
-
-    image = Image.fromarray(np.ascontiguousarray(frame), "RGB")
-    size = _fit(image.width, image.height, max_side)
-    if size is not None:
-        image = image.resize(size, Image.Resampling.BICUBIC)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return fit_within(info.display_width, info.display_height, max_side)
 
 
 def _whole_file(sample: EvalSample, num_frames: int, sampling: str, fps: float | None):
@@ -331,68 +185,6 @@ def _whole_file(sample: EvalSample, num_frames: int, sampling: str, fps: float |
         raise InvalidSamplingError(source, str(exc)) from None
     mime = mime if mime.startswith("video/") else "video/mp4"
     return FilePayload(source, mime, "video_url"), np.asarray(times, dtype=np.float64)
-
-
-def _http_failure(exc: urllib.error.HTTPError, url: str) -> Exception:
-    """`_Retryable` for 429 and 5xx; `EndpointError` for any other status."""
-    message = _server_message(exc)
-    status = exc.code
-    if status == 429 or status >= 500:
-        return _Retryable(f"HTTP {status}: {message}", status, _retry_after(exc.headers.get("Retry-After")))
-    if status in (401, 403):
-        return EndpointError(f"{url}: HTTP {status}: {message}; check the API key "
-                             "(api_key=..., or the OPENAI_API_KEY environment variable)", status)
-    return EndpointError(f"{url}: HTTP {status}: {message}", status)
-
-
-def _server_message(exc: urllib.error.HTTPError) -> str:
-    """The server's error message: OpenAI's ``{"error": {"message": ...}}``, vLLM's ``{"message": ...}``,
-    or the body's text."""
-    try:
-        raw = exc.read()
-    except (OSError, http.client.HTTPException):
-        raw = b""
-    text = raw.decode("utf-8", "replace").strip()
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        return text[:500] or str(exc.reason)
-    error = payload.get("error", payload) if isinstance(payload, dict) else payload
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    if isinstance(error, str) and error:
-        return error
-    return text[:500] or str(exc.reason)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (a number or an HTTP date); None when absent or unreadable."""
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def reply_text(reply: dict[str, Any], url: str) -> str:
-    """``choices[0].message.content`` (parts joined; None becomes "")."""
-    try:
-        content = reply["choices"][0]["message"].get("content")
-    except (KeyError, IndexError, TypeError, AttributeError):
-        raise EndpointError(f"{url}: unexpected answer (no choices[0].message): {str(reply)[:300]}", 200) from None
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return content or ""
-
-
-_jpeg_data_url = jpeg_data_url  # the names used before they were public
-_reply_text = reply_text
 
 
 def _strip_prefix(text: str, prefix: str) -> str:
