@@ -25,6 +25,7 @@ from .container import (
     video_stream,
 )
 from .errors import InvalidSamplingError, VideoNotFoundError, VideoTooLargeError
+from .isolation import run_isolated
 from .output import FrameBuffer
 from .sampling import DynamicFrameRule, frames_shown_at, resolve_bounds, sample_times
 from .stills import IMAGE_SUFFIXES, list_frame_files, open_image
@@ -85,9 +86,7 @@ def load_video(
         max_pixels=max_pixels, max_output_bytes=max_output_bytes, timeout=timeout, threads=threads,
     )
     if isolate:
-        from .isolation import run_isolated
-
-        return run_isolated(os.fspath(source), kwargs, timeout, progress)
+        return run_isolated(_load, os.fspath(source), kwargs, timeout, progress)
     return _load(os.fspath(source), progress=progress, **kwargs)
 
 

@@ -1,7 +1,8 @@
 """Decode in a child process, so that a crash or a hang inside FFmpeg cannot take the caller down.
 
-The child runs `load_video` and sends back the clip (or the error's class, source and cause) over
-a pipe; the parent kills it when the time limit passes or reports how it died.
+The child runs the decoding function it is given (`load_video` passes its own) and sends back the
+clip (or the error's class, source and cause) over a pipe; the parent kills it when the time limit
+passes or reports how it died. This module knows nothing of how decoding is done.
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ from .errors import VideoDecodeError, VideoError, VideoTimeoutError
 
 _STARTUP_SECONDS = 60.0  # time for the child to start Python and import the video layer
 
+Decoder = Callable[..., VideoClip]  # decoder(path, progress=callback, **kwargs) -> VideoClip
 
-def _child(conn, path: str, kwargs: dict[str, Any]) -> None:
-    from .decode import _load  # imported here: the child starts from a fresh interpreter
 
+def _child(conn, decoder: Decoder, path: str, kwargs: dict[str, Any]) -> None:
     conn.send(("ready", None))
 
     def report(done: int, total: int) -> None:
         conn.send(("progress", (done, total)))
 
     try:
-        clip = _load(path, progress=report, **kwargs)
+        clip = decoder(path, progress=report, **kwargs)
         conn.send(("ok", clip))
     except VideoError as exc:
         conn.send(("error", (type(exc).__name__, exc.cause)))
@@ -39,13 +40,23 @@ def _child(conn, path: str, kwargs: dict[str, Any]) -> None:
 
 
 def run_isolated(
-    path: str, kwargs: dict[str, Any], timeout: float | None, progress: Callable[[int, int], None] | None
+    decoder: Decoder,
+    path: str,
+    kwargs: dict[str, Any],
+    timeout: float | None,
+    progress: Callable[[int, int], None] | None,
 ) -> VideoClip:
-    """`load_video` in a spawned subprocess; same result, same errors, plus crashes and hangs
-    become `VideoDecodeError` / `VideoTimeoutError`."""
+    """``decoder(path, progress=..., **kwargs)`` in a spawned subprocess: the same clip, the same
+    `VideoError` subclasses (any other exception becomes `VideoDecodeError`), and a crash or a hang
+    past ``timeout`` seconds becomes `VideoDecodeError` / `VideoTimeoutError`.
+
+    ``decoder`` is pickled by name, so it must be a module-level function; ``kwargs`` and the
+    returned clip cross the process boundary pickled too. ``progress(done, total)`` receives the
+    child's progress reports.
+    """
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_child, args=(child, path, kwargs), daemon=True)
+    process = ctx.Process(target=_child, args=(child, decoder, path, kwargs), daemon=True)
     process.start()
     child.close()
     deadline = time.monotonic() + _STARTUP_SECONDS
