@@ -150,7 +150,7 @@ class OpenAIBackend:
 
 def _decode_size(source: str | None, max_side: int) -> tuple[int, int] | None:
     """``(width, height)`` to decode a video file at so its longer side is ``max_side``; None for
-    a smaller video, a still image or a frame folder (`jpeg_data_url` resizes those)."""
+    a smaller video, a still image or a frame folder (`JpegFrames` resizes those)."""
     if source is None or not os.path.isfile(source) or Path(source).suffix.lower() in IMAGE_SUFFIXES:
         return None
     from kangaroo.video import probe
