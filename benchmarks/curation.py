@@ -37,13 +37,14 @@ THRESHOLDS = {"static_scene": 0.05, "face_coverage": 0.1, "text_coverage": 0.02}
 def make_clips(folder: Path, count: int, seconds: float) -> list[Path]:
     """``count`` clips, 1280x720 at 25 fps, cycling through the knobs of KNOBS."""
     from kangaroo.synth.generate import generate_dataset
+    from kangaroo.synth.options import WorldOptions
 
     clips = []
     for i in range(count):
         out = folder / f"kind{i % len(KNOBS)}"
         index = i // len(KNOBS)
-        generate_dataset("caption_short", index + 1, 7, out, split="train", size=(1280, 720), duration=seconds,
-                         fps=25.0, **KNOBS[i % len(KNOBS)])
+        generate_dataset("caption_short", index + 1, 7, out, split="train",
+                         world=WorldOptions(size=(1280, 720), duration=seconds, fps=25.0, **KNOBS[i % len(KNOBS)]))
         clips.append(sorted((out / "videos").glob("*.mp4"))[index])
     return clips
 

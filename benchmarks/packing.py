@@ -42,6 +42,7 @@ from kangaroo.model.builders import kangaroo_tiny
 from kangaroo.model.tokenizer import build_byte_tokenizer
 from kangaroo.processing import KangarooProcessor
 from kangaroo.synth.generate import generate_dataset
+from kangaroo.synth.options import WorldOptions
 from kangaroo.training.batching import Batch, PackingStats, pack_examples_with_stats, pad_examples
 from kangaroo.training.examples import IGNORE_INDEX, Example, encode_record
 from kangaroo.video import DynamicFrameRule
@@ -64,7 +65,7 @@ def build_examples(root: Path, per_task: int, seed: int, processor: KangarooProc
     rng = np.random.default_rng(seed)
     examples = []
     for task, duration in MIX:
-        path = generate_dataset(task, per_task, seed, root / task, size=(64, 48), duration=duration)
+        path = generate_dataset(task, per_task, seed, root / task, world=WorldOptions(size=(64, 48), duration=duration))
         examples += [encode_record(r, processor, root / task, rng=rng) for r in read_records(path)]
     return [examples[i] for i in rng.permutation(len(examples))]
 

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from kangaroo.synth.generate import generate_dataset
+from kangaroo.synth.options import WorldOptions
 
 KINDS = {"clean": {}, "text": {"text_overlay": 0.2}, "face": {"face": True}, "static": {"static": True},
          "cuts": {"cuts": 3}}
@@ -40,8 +41,8 @@ def main() -> None:
             for kind, count in zip(KINDS, counts, strict=True):
                 for _ in range(count):
                     scratch = Path(tmp) / kind
-                    generate_dataset("caption_short", used[kind] + 1, 11, scratch, split="train",
-                                     size=(width, height), duration=args.seconds, fps=12.0, **KINDS[kind])
+                    world = WorldOptions(size=(width, height), duration=args.seconds, fps=12.0, **KINDS[kind])
+                    generate_dataset("caption_short", used[kind] + 1, 11, scratch, split="train", world=world)
                     video = sorted((scratch / "videos").glob("*.mp4"))[used[kind]]
                     target = args.out / category / f"{kind}_{used[kind]}.mp4"
                     target.parent.mkdir(parents=True, exist_ok=True)

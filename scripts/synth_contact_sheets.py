@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from kangaroo.synth.generate import generate_dataset
+from kangaroo.synth.options import WorldOptions
 from kangaroo.video import load_video
 from kangaroo.video.contact_sheet import make_contact_sheet
 
@@ -28,7 +29,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for task, knobs, name in SHEETS:
         with tempfile.TemporaryDirectory() as tmp:
-            jsonl = generate_dataset(task, 1, seed=7, out_dir=tmp, size=(192, 144), duration=8.0, **knobs)
+            jsonl = generate_dataset(task, 1, seed=7, out_dir=tmp, world=WorldOptions(size=(192, 144), duration=8.0, **knobs))
             record = json.loads(Path(jsonl).read_text().splitlines()[0])
             clip = load_video(Path(tmp) / record["video"], num_frames=8)
             make_contact_sheet(clip.frames, clip.timestamps, columns=4, thumb_width=192).save(args.out / name)

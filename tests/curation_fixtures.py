@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from kangaroo.synth.generate import generate_dataset
+from kangaroo.synth.options import WorldOptions
 
 # kind -> synth knobs; every kind renders 6 s at 8 fps, 160x120
 KINDS = {
@@ -38,8 +39,8 @@ def make_videos(root: Path, seed: int = 0) -> dict[str, str]:
             index = counters.get(kind, 0)
             counters[kind] = index + 1
             out = scratch / kind
-            generate_dataset("caption_short", index + 1, seed, out, split="train", size=(160, 120), duration=6.0,
-                             fps=8.0, **KINDS[kind])
+            generate_dataset("caption_short", index + 1, seed, out, split="train",
+                             world=WorldOptions(size=(160, 120), duration=6.0, fps=8.0, **KINDS[kind]))
             video = sorted((out / "videos").glob("*.mp4"))[index]
             relative = f"{category}/{kind}_{number}.mp4"
             (root / category).mkdir(parents=True, exist_ok=True)

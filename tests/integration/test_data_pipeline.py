@@ -10,12 +10,13 @@ from kangaroo.model.builders import kangaroo_tiny
 from kangaroo.model.tokenizer_training import texts_from_records, train_bpe_tokenizer
 from kangaroo.processing import KangarooProcessor
 from kangaroo.synth.generate import generate_dataset
+from kangaroo.synth.options import WorldOptions
 
 
 @pytest.mark.integration
 def test_synthetic_records_validate_train_a_tokenizer_and_reach_the_model(tmp_path):
-    jsonl = generate_dataset("multi_round", 8, seed=3, out_dir=tmp_path, size=(64, 48), duration=4.0,
-                             language="mixed")
+    jsonl = generate_dataset("multi_round", 8, seed=3, out_dir=tmp_path,
+                             world=WorldOptions(size=(64, 48), duration=4.0, language="mixed"))
     report = validate_records(jsonl)
     assert report.ok and not report.errors, [p.message for p in report.problems]
 

@@ -14,12 +14,14 @@ from kangaroo.cli import app
 from kangaroo.data.records import read_records
 from kangaroo.data.validate import check_record
 from kangaroo.synth.generate import generate_dataset
+from kangaroo.synth.options import WorldOptions
 from kangaroo.synth.tasks import list_tasks
 from kangaroo.video import probe
 
 pytestmark = pytest.mark.integration
 
-SMALL = {"size": (64, 48), "duration": 2.0}
+SMALL = WorldOptions(size=(64, 48), duration=2.0)
+MIXED = WorldOptions(size=(64, 48), duration=2.0, language="mixed")
 
 
 def invoke(*args: object):
@@ -64,6 +66,9 @@ def test_image_caption_writes_pngs(tmp_path: Path) -> None:
         (["no_such_task", "--out", "x"], "unknown task"),
         (["caption_short", "--out", "x", "--size", "big"], "--size"),
         (["caption_short", "--out", "x", "--language", "fr"], "--language"),
+        (["caption_short", "--out", "x", "--size", "8x8"], "--size"),
+        (["caption_short", "--out", "x", "--text-overlay", "0.9"], "--text-overlay"),
+        (["caption_short", "--out", "x", "--cuts", "-1"], "--cuts"),
         (["caption_short", "--out", "x", "--split", "holdout"], "split"),
         (["caption_short"], "--out"),
         ([], "name a task"),
@@ -77,15 +82,15 @@ def test_bad_input_exits_2_with_one_line(args: list[str], message: str, tmp_path
 
 
 def test_same_call_same_bytes_with_one_or_two_workers(tmp_path: Path) -> None:
-    one = generate_dataset("open_qa", 4, 3, tmp_path / "one", language="mixed", **SMALL)
-    two = generate_dataset("open_qa", 4, 3, tmp_path / "two", language="mixed", workers=2, **SMALL)
+    one = generate_dataset("open_qa", 4, 3, tmp_path / "one", world=MIXED)
+    two = generate_dataset("open_qa", 4, 3, tmp_path / "two", world=MIXED, workers=2)
     assert one.read_bytes() == two.read_bytes()
     for video in (tmp_path / "one" / "videos").iterdir():
         assert video.read_bytes() == (tmp_path / "two" / "videos" / video.name).read_bytes()
 
 
 def test_interrupted_run_resumes_to_the_same_file(tmp_path: Path) -> None:
-    reference = generate_dataset("grounding", 4, 1, tmp_path / "ref", **SMALL).read_bytes()
+    reference = generate_dataset("grounding", 4, 1, tmp_path / "ref", world=SMALL).read_bytes()
 
     class Stop(Exception):
         pass
@@ -96,10 +101,10 @@ def test_interrupted_run_resumes_to_the_same_file(tmp_path: Path) -> None:
 
     out = tmp_path / "run"
     with pytest.raises(Stop):
-        generate_dataset("grounding", 4, 1, out, progress=stop_after_two, **SMALL)
+        generate_dataset("grounding", 4, 1, out, world=SMALL, progress=stop_after_two)
     assert not (out / "grounding_train.jsonl").exists()
     assert len((out / ".grounding_train.jsonl.partial").read_text().splitlines()) == 2
     seen: list[int] = []
-    path = generate_dataset("grounding", 4, 1, out, progress=lambda done, total: seen.append(done), **SMALL)
+    path = generate_dataset("grounding", 4, 1, out, world=SMALL, progress=lambda done, total: seen.append(done))
     assert seen[0] == 2, "the two finished records are kept"
     assert path.read_bytes() == reference

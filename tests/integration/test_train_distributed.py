@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from kangaroo.synth.generate import generate_dataset
+from kangaroo.synth.options import WorldOptions
 from kangaroo.training.metrics import read_metrics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -25,8 +26,8 @@ TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_
 
 def _recipe(tmp_path: Path, batch_size: int) -> Path:
     data = tmp_path / "data"
-    records = [str(generate_dataset("mcq_direction", 4, 7, data, size=(64, 48), duration=4.0)),
-               str(generate_dataset("open_qa", 4, 7, data, size=(64, 48), duration=9.0))]
+    records = [str(generate_dataset("mcq_direction", 4, 7, data, world=WorldOptions(size=(64, 48), duration=4.0))),
+               str(generate_dataset("open_qa", 4, 7, data, world=WorldOptions(size=(64, 48), duration=9.0)))]
     recipe = yaml.safe_load((REPO / "recipes" / "tiny" / "stage4_instruction.yaml").read_text(encoding="utf-8"))
     recipe["model"]["from_stage"] = None
     recipe["data"].update(synth=[], records=records)

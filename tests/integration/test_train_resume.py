@@ -17,6 +17,7 @@ import torch
 import yaml
 
 from kangaroo.synth.generate import generate_dataset
+from kangaroo.synth.options import WorldOptions
 from kangaroo.training.checkpoint import MARKER, latest_checkpoint
 from kangaroo.training.metrics import read_metrics
 from kangaroo.training.recipe import load_recipe
@@ -31,8 +32,8 @@ CLI = "import kangaroo.cli.train_commands; from kangaroo.cli import main; main()
 def _records(tmp_path: Path) -> list[str]:
     """Records shared by every run (generated once, so that all runs read the same bytes)."""
     data = tmp_path / "data"
-    return [str(generate_dataset("mcq_direction", 6, 3, data, size=(64, 48), duration=4.0)),
-            str(generate_dataset("open_qa", 6, 3, data, size=(64, 48), duration=9.0))]
+    return [str(generate_dataset("mcq_direction", 6, 3, data, world=WorldOptions(size=(64, 48), duration=4.0))),
+            str(generate_dataset("open_qa", 6, 3, data, world=WorldOptions(size=(64, 48), duration=9.0)))]
 
 
 def _recipe_file(tmp_path: Path, records: list[str], steps: int = 12) -> Path:

@@ -17,6 +17,7 @@ import kangaroo.cli.train_commands  # noqa: F401  (registers `train` on the app)
 from kangaroo.cli import app
 from kangaroo.inference.loading import load_chat_model
 from kangaroo.model.builders import kangaroo_tiny
+from kangaroo.synth.options import WorldOptions
 from kangaroo.training.metrics import read_metrics
 from kangaroo.training.recipe import Recipe, SynthSpec, load_recipe
 from kangaroo.training.trainer import run_curriculum, train
@@ -40,7 +41,7 @@ def small(name: str, out: Path, synth: list[SynthSpec], steps: int = 6, *overrid
 
 
 def spec(task: str, num: int, duration: float | None = None, **kw) -> SynthSpec:
-    return SynthSpec(task=task, num=num, seed=1, size=[64, 48], duration=duration, **kw)
+    return SynthSpec(task=task, num=num, seed=1, world=WorldOptions(size=(64, 48), duration=duration), **kw)
 
 
 def weights(model: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:

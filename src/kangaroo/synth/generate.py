@@ -1,7 +1,7 @@
 """Generate a whole synthetic dataset: videos, ground-truth scenes and a JSONL of records.
 
 ``generate_dataset("mcq_count", 1000, seed=7, out_dir="data/synth", split="val", workers=2)``
-writes::
+(``world=WorldOptions(...)`` for other sizes, languages, durations, ...) writes::
 
     data/synth/mcq_count_val.jsonl        # one record per line, in index order
     data/synth/videos/<id>.mp4            # (.png for image_caption)
@@ -26,6 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .options import DEFAULT_WORLD, WorldOptions
 from .splits import normalise_split, record_seed
 from .tasks import generate, get_task, record_id
 
@@ -43,28 +44,21 @@ def generate_dataset(
     seed: int,
     out_dir: str | os.PathLike[str],
     split: str = "train",
-    size: tuple[int, int] = (128, 96),
-    duration: float | None = None,
+    *,
+    world: WorldOptions = DEFAULT_WORLD,
     workers: int = 1,
     progress: ProgressCallback | None = None,
-    *,
-    fps: float | None = None,
-    language: str = "en",
-    text_overlay: float = 0.0,
-    static: bool = False,
-    cuts: int = 0,
-    face: bool = False,
     resume: bool = True,
 ) -> Path:
     """Write ``num`` records of ``task`` (and their videos and scenes) under ``out_dir``; return
     the JSONL's path.
 
-    Record ``i`` uses the seed ``record_seed(seed, split, i)``. ``workers > 1`` runs a process
-    pool (results stay in index order). ``progress(done, total)`` is called after each record.
-    ``resume``: keep the records a previous interrupted call with the same arguments finished.
-    Other options as in `kangaroo.synth.tasks.generate`. Raises ValueError for bad arguments
-    (before anything is written) and `kangaroo.data.records.RecordError` if a record does not fit
-    the schema.
+    Record ``i`` uses the seed ``record_seed(seed, split, i)``; ``world`` is how every scene looks
+    (`WorldOptions`). ``workers > 1`` runs a process pool (results stay in index order).
+    ``progress(done, total)`` is called after each record. ``resume``: keep the records a previous
+    interrupted call with the same arguments finished. Raises ValueError for bad arguments (before
+    anything is written) and `kangaroo.data.records.RecordError` if a record does not fit the
+    schema.
     """
     from kangaroo.data.records import write_records
     from kangaroo.io import atomic_write_jsonl, atomic_write_text, flush_to_disk
@@ -76,19 +70,15 @@ def generate_dataset(
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     record_seed(seed, split, num - 1)  # checks the seed and index ranges
-    options: dict[str, Any] = {
-        "seed": seed, "language": language, "size": tuple(size), "duration": duration, "fps": fps,
-        "text_overlay": text_overlay, "static": static, "cuts": cuts, "face": face,
-    }
-    # fail fast on bad options, with nothing written
-    generate(spec.name, None, 0, split, out_dir, write=False, **options)
+    # fail fast on options the task cannot be made with, with nothing written
+    generate(spec.name, None, 0, split, out_dir, seed=seed, world=world, write=False)
 
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     final = dataset_path(root, spec.name, split)
     partial_path = root / f".{final.name}.partial"
     params_path = root / f".{final.name}.params.json"
-    params = json.dumps({"task": spec.name, "split": split, **options, "size": list(size)}, sort_keys=True)
+    params = json.dumps({"task": spec.name, "split": split, "seed": seed, **world.to_dict()}, sort_keys=True)
 
     records: list[dict[str, Any]] = []
     if resume and partial_path.exists() and params_path.exists() and params_path.read_text("utf-8") == params:
@@ -99,7 +89,7 @@ def generate_dataset(
         done = len(records)
         if progress is not None:
             progress(done, num)
-        for record in _run(spec.name, range(done, num), split, root, options, workers):
+        for record in _run(spec.name, range(done, num), split, root, seed, world, workers):
             records.append(record)
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             flush_to_disk(out)
@@ -130,9 +120,9 @@ def _finished_records(path: Path, task: str, split: str, seed: int, num: int) ->
     return kept
 
 
-def _run(task: str, indices: range, split: str, root: Path, options: dict[str, Any],
+def _run(task: str, indices: range, split: str, root: Path, seed: int, world: WorldOptions,
          workers: int) -> Iterator[dict[str, Any]]:
-    job = partial(_one, task, split=split, out_dir=str(root), options=options)
+    job = partial(_one, task, split=split, out_dir=str(root), seed=seed, world=world)
     if workers == 1 or len(indices) <= 1:
         yield from map(job, indices)
         return
@@ -150,5 +140,5 @@ def _run(task: str, indices: range, split: str, root: Path, options: dict[str, A
     pool.shutdown()
 
 
-def _one(task: str, index: int, *, split: str, out_dir: str, options: dict[str, Any]) -> dict[str, Any]:
-    return generate(task, None, index, split, out_dir, **options)
+def _one(task: str, index: int, *, split: str, out_dir: str, seed: int, world: WorldOptions) -> dict[str, Any]:
+    return generate(task, None, index, split, out_dir, seed=seed, world=world)

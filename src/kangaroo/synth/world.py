@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .options import MAX_TEXT_COVERAGE
 from .render import text_font
 from .scene import COLOURS, DIRECTIONS, SHAPES, Event, Scene, SceneObject, Segment
 
@@ -44,7 +45,6 @@ MAX_ATTEMPTS = 200  # whole-scene restarts before giving up
 CALM_SPEED_RANGE = (0.03, 0.08)  # frame heights per second, objects of a needle scene
 NEEDLE_SIZE_RANGE = (0.12, 0.16)
 TEXT_HEIGHT = 0.14  # text overlay font size, fraction of the frame height
-MAX_TEXT_COVERAGE = 0.8
 WORDS: tuple[str, ...] = (
     "SALE", "NEWS", "LIVE", "open", "today", "price", "video", "music", "happy", "world", "OFFER",
     "summer", "city", "train", "coffee", "watch", "share", "bread", "river", "night", "FREE", "sport",

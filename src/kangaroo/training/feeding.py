@@ -52,8 +52,7 @@ def prepare_synth_data(recipe: Recipe, log: Callable[[str], None] | None = None)
         if not path.is_file():  # written atomically when complete
             if log is not None:
                 log(f"generating {spec.num} synthetic {spec.task} records into {out}")
-            path = generate_dataset(spec.task, spec.num, spec.seed, out, split=spec.split, size=tuple(spec.size),
-                                    duration=spec.duration, fps=spec.fps, language=spec.language)
+            path = generate_dataset(spec.task, spec.num, spec.seed, out, split=spec.split, world=spec.world)
         paths.append(path)
     return paths
 

@@ -8,7 +8,7 @@ anything heavy starts::
     # kangaroo train recipes/tiny/stage1_image_pretrain.yaml
     stage: image_pretrain
     model: {init: kangaroo_tiny, image_size: 56, patchify_kernel: [1, 1, 1]}
-    data: {synth: [{task: image_caption, num: 64}], frames: {sampling: uniform, num_frames: 1}, max_length: 384}
+    data: {synth: [{task: image_caption, num: 64, world: {size: [64, 48]}}], frames: {sampling: uniform, num_frames: 1}, max_length: 384}
     optim: {lr: 1.0e-3, warmup_steps: 4}
     schedule: {steps: 30, batch_size: 4}
     trainable: [vision_tower, projector]
@@ -25,6 +25,7 @@ itself; see `load_curriculum`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import re
@@ -36,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from kangaroo.synth.options import WorldOptions
 
 MODULE_NAMES = ("vision_tower", "patchify", "projector", "language_model")  # trainable units of the model
 PRECISIONS = ("bf16", "fp32")  # autocast dtype; fp32 = no autocast
@@ -83,10 +86,7 @@ class SynthSpec:
     num: int = 32  # records
     seed: int = 0  # dataset seed
     split: str = "train"  # train | val | test
-    size: list[int] = field(default_factory=lambda: [64, 48])  # frame width, height
-    duration: float | None = None  # seconds per video (default: the task's)
-    fps: float | None = None  # video frame rate (default: the task's)
-    language: str = "en"  # en | zh | mixed
+    world: WorldOptions = field(default_factory=WorldOptions)  # how the scenes look (kangaroo.synth.options)
 
 
 @dataclass
@@ -201,7 +201,8 @@ class Recipe:
         return (self.output_dir / self.model.from_stage).resolve()
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain YAML / JSON values (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
@@ -219,6 +220,8 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if origin is list:
         return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is tuple:
+        return f"a list of {len(typing.get_args(tp))} ({', '.join(_type_name(a) for a in typing.get_args(tp))})"
     if dataclasses.is_dataclass(tp):
         return "a mapping"
     return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(tp, str(tp))
@@ -246,6 +249,13 @@ def _convert(value: Any, tp: Any, where: str, errors: list[str]) -> Any:
             return None
         (item,) = typing.get_args(tp)
         return [_convert(v, item, f"{where}[{i}]", errors) for i, v in enumerate(value)]
+    if origin is tuple:
+        items = typing.get_args(tp)
+        if not isinstance(value, list) or len(value) != len(items):
+            errors.append(f"{where}: expected {_type_name(tp)}, got {value!r}")
+            return None
+        return tuple(_convert(v, item, f"{where}[{i}]", errors)
+                     for i, (v, item) in enumerate(zip(value, items, strict=True)))
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             errors.append(f"{where}: expected a mapping, got {value!r}")
@@ -276,7 +286,11 @@ def _build(cls: type, data: Mapping[str, Any], where: str, errors: list[str]) ->
         # a bad value keeps the default (a section keeps its good fields), so the rest can still be checked
         if len(errors) == before or dataclasses.is_dataclass(converted):
             kwargs[key] = converted
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a value the section's own type refuses (e.g. WorldOptions)
+        errors.append(f"{where}: {exc}")
+        return cls()
 
 
 def recipe_from_dict(data: Mapping[str, Any], source: str | os.PathLike[str] | None = None) -> Recipe:
@@ -635,10 +649,6 @@ def _check_data(recipe: Recipe, errors: list[str], warnings: list[str]) -> None:
                 errors.append(f"{where}.split: {exc}")
             if spec.num < 1:
                 errors.append(f"{where}.num: must be >= 1, got {spec.num}")
-            if len(spec.size) != 2 or min(spec.size) < 16:
-                errors.append(f"{where}.size: expected [width, height], each >= 16, got {spec.size}")
-            if spec.language not in ("en", "zh", "mixed"):
-                errors.append(f"{where}.language: {spec.language!r} is not en, zh or mixed")
 
 
 def _check_records_file(path: Path, root: Path, where: str, errors: list[str], limit: int = 100) -> None:

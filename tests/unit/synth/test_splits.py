@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from kangaroo.synth.options import WorldOptions
 from kangaroo.synth.scene import COLOURS, SHAPES, Event, Scene, SceneObject, Segment
 from kangaroo.synth.splits import (
     CHANGE_THEN_COLLIDE,
@@ -102,7 +103,7 @@ def test_check_scene_rejects_held_out_compositions_in_train_only() -> None:
 def test_sampled_train_scenes_hold_no_held_out_composition(task: str) -> None:
     rng = random.Random(11)
     for _ in range(25):
-        scene, _, _ = sample_task_scene(task, rng, "train", size=(64, 48), duration=4.0)
+        scene, _, _ = sample_task_scene(task, rng, "train", WorldOptions(size=(64, 48), duration=4.0))
         assert held_out_in(scene) == []
 
 
@@ -111,7 +112,7 @@ def test_sampled_val_and_test_scenes_hold_held_out_compositions(split: str) -> N
     rng = random.Random(5)
     seen: set[str] = set()
     for _ in range(20):
-        scene, _, _ = sample_task_scene("caption_short", rng, split, size=(64, 48), duration=4.0)
+        scene, _, _ = sample_task_scene("caption_short", rng, split, WorldOptions(size=(64, 48), duration=4.0))
         found = held_out_in(scene)
         assert found, "every val/test scene holds at least one held-out composition"
         seen.update(found)

@@ -7,6 +7,7 @@ import json
 import math
 import random
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,11 @@ import pytest
 
 from kangaroo.data.validate import check_record
 from kangaroo.synth import language as lang_
+from kangaroo.synth.families import Built
+from kangaroo.synth.options import WorldOptions
 from kangaroo.synth.render import RING_INNER
 from kangaroo.synth.scene import COLOURS, DIRECTIONS, Scene, SceneObject
-from kangaroo.synth.tasks import TASKS, Built, generate, list_tasks, sample_task_scene
+from kangaroo.synth.tasks import TASKS, generate, list_tasks, sample_task_scene
 from kangaroo.video import load_video
 
 EXPECTED_TASKS = {
@@ -25,7 +28,8 @@ EXPECTED_TASKS = {
 }
 MCQ_TASKS = sorted(name for name in EXPECTED_TASKS if name.startswith("mcq_"))
 CJK = re.compile(r"[\u4e00-\u9fff]")
-SMALL = {"size": (64, 48), "duration": 3.0}
+SMALL = WorldOptions(size=(64, 48), duration=3.0)
+MIXED = WorldOptions(size=(64, 48), duration=3.0, language="mixed")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -69,8 +73,8 @@ def test_list_tasks_names_every_task_with_a_description() -> None:
 def test_every_task_makes_a_valid_record_in_both_languages(language: str) -> None:
     for task in sorted(EXPECTED_TASKS):
         for index in range(3):
-            record = generate(task, None, index, "train", "unused", seed=1, language=language, write=False,
-                              size=(64, 48), duration=30.0 if task == "needle" else 3.0)
+            world = WorldOptions(language=language, size=(64, 48), duration=30.0 if task == "needle" else 3.0)
+            record = generate(task, None, index, "train", "unused", seed=1, world=world, write=False)
             problems = [p for p in check_record(record) if p[0] == "error"]
             assert problems == [], (task, problems)
             meta = record["meta"]
@@ -89,7 +93,7 @@ def test_every_task_makes_a_valid_record_in_both_languages(language: str) -> Non
 
 def test_mixed_language_picks_per_record() -> None:
     languages = {
-        generate("caption_short", None, i, "train", "unused", language="mixed", write=False, **SMALL)["meta"]["language"]
+        generate("caption_short", None, i, "train", "unused", world=MIXED, write=False)["meta"]["language"]
         for i in range(12)
     }
     assert languages == {"en", "zh"}
@@ -98,26 +102,24 @@ def test_mixed_language_picks_per_record() -> None:
 def test_bad_arguments_raise_value_errors() -> None:
     with pytest.raises(ValueError, match="unknown task"):
         generate("mcq_colour", None, 0, "train", "unused", write=False)
-    with pytest.raises(ValueError, match="language"):
-        generate("caption_short", None, 0, "train", "unused", language="fr", write=False)
     with pytest.raises(ValueError, match="split"):
         generate("caption_short", None, 0, "holdout", "unused", write=False)
     with pytest.raises(ValueError, match="no scene"):  # nothing moves in a static scene
-        generate("mcq_direction", None, 0, "train", "unused", static=True, write=False, **SMALL)
+        generate("mcq_direction", None, 0, "train", "unused", world=replace(SMALL, static=True), write=False)
 
 
 # --------------------------------------------------------------------------------- determinism
 
 
 def test_same_seed_gives_the_same_records_and_video_bytes(tmp_path: Path) -> None:
-    a = generate("mcq_order", None, 3, "val", tmp_path / "a", seed=9, language="mixed", **SMALL)
-    b = generate("mcq_order", None, 3, "val", tmp_path / "b", seed=9, language="mixed", **SMALL)
+    a = generate("mcq_order", None, 3, "val", tmp_path / "a", seed=9, world=MIXED)
+    b = generate("mcq_order", None, 3, "val", tmp_path / "b", seed=9, world=MIXED)
     assert a == b
     assert (tmp_path / "a" / a["video"]).read_bytes() == (tmp_path / "b" / b["video"]).read_bytes()
     assert (tmp_path / "a" / a["meta"]["scene"]).read_text() == (tmp_path / "b" / b["meta"]["scene"]).read_text()
     frames_a = load_video(tmp_path / "a" / a["video"]).frames
     assert np.array_equal(frames_a, load_video(tmp_path / "b" / b["video"]).frames)
-    other = generate("mcq_order", None, 3, "val", tmp_path / "c", seed=10, language="mixed", **SMALL)
+    other = generate("mcq_order", None, 3, "val", tmp_path / "c", seed=10, world=MIXED)
     assert other["meta"]["seed"] != a["meta"]["seed"]
     assert other["messages"] != a["messages"] or other["meta"]["scene"] != a["meta"]["scene"]
 
@@ -218,7 +220,7 @@ def test_mcq_answers_hold_in_the_ground_truth(task: str) -> None:
     kinds = set()
     for i in range(40):
         split = ("train", "val", "test")[i % 3]
-        scene, built, _ = sample_task_scene(task, rng, split, language="en", size=(128, 96), duration=6.0)
+        scene, built, _ = sample_task_scene(task, rng, split, WorldOptions(duration=6.0))
         check_mcq(scene, built)
         kinds.add(built.extra["question_type"])
     assert len(kinds) >= (1 if task == "mcq_direction" else 2), kinds
@@ -232,7 +234,7 @@ def test_train_text_never_names_a_held_out_composition() -> None:
     turning_orange = re.compile(r"(turns|changes to|to) orange|变成了?橙色")
     for task in ["mcq_appear", "mcq_colour_change", "mcq_order", "mcq_end", "open_qa", "caption_detailed"]:
         for index in range(15):
-            record = generate(task, None, index, "train", "unused", seed=2, language="mixed", write=False, **SMALL)
+            record = generate(task, None, index, "train", "unused", seed=2, world=MIXED, write=False)
             for text in texts(record):
                 assert not [n for n in names if n in text.lower()], (task, text)
                 assert not turning_orange.search(text), (task, text)
@@ -270,9 +272,9 @@ def test_grounding_times_match_what_the_decoded_video_shows(tmp_path: Path) -> N
     time the answer states."""
     wanted = {"when_change_colour", "when_appear", "when_disappear"}
     found: dict[str, int] = {}
-    options = {"seed": 4, "size": (128, 96), "duration": 4.0}
+    world = WorldOptions(size=(128, 96), duration=4.0)
     for index in range(200):
-        record = generate("grounding", None, index, "train", tmp_path, write=False, **options)
+        record = generate("grounding", None, index, "train", tmp_path, seed=4, world=world, write=False)
         kind = record["meta"]["question_type"]
         if kind in wanted and kind not in found:
             found[kind] = index
@@ -280,7 +282,7 @@ def test_grounding_times_match_what_the_decoded_video_shows(tmp_path: Path) -> N
             break
     assert set(found) == wanted
     for kind, index in found.items():
-        record = generate("grounding", None, index, "train", tmp_path, **options)
+        record = generate("grounding", None, index, "train", tmp_path, seed=4, world=world)
         scene = Scene.from_dict(json.loads((tmp_path / record["meta"]["scene"]).read_text()))
         stated = float(NUMBER.findall(record["messages"][1]["content"])[-1])
         assert stated == pytest.approx(record["meta"]["times"][0], abs=0.006)
@@ -300,7 +302,7 @@ def test_grounding_times_match_what_the_decoded_video_shows(tmp_path: Path) -> N
 
 
 def test_needle_is_visible_only_in_its_window(tmp_path: Path) -> None:
-    record = generate("needle", None, 0, "test", tmp_path, seed=2, size=(128, 96), duration=20.0)
+    record = generate("needle", None, 0, "test", tmp_path, seed=2, world=WorldOptions(size=(128, 96), duration=20.0))
     meta = record["meta"]
     assert record["meta"]["duration"] == 20.0
     (start, end), = meta["times"]
@@ -321,7 +323,7 @@ def test_needle_is_visible_only_in_its_window(tmp_path: Path) -> None:
 
 def test_image_caption_names_what_the_png_shows(tmp_path: Path) -> None:
     for index in range(3):
-        record = generate("image_caption", None, index, "train", tmp_path, seed=1, size=(128, 96))
+        record = generate("image_caption", None, index, "train", tmp_path, seed=1, world=WorldOptions(size=(128, 96)))
         assert record["video"].endswith(".png")
         assert record["messages"][0]["content"][0] == {"type": "image"}
         scene = Scene.from_dict(json.loads((tmp_path / record["meta"]["scene"]).read_text()))
@@ -345,7 +347,7 @@ def test_multi_round_alternates_roles_and_refers_back() -> None:
     rng = random.Random(1)
     switched = 0
     for _ in range(20):
-        scene, built, _ = sample_task_scene("multi_round", rng, "train", language="mixed", size=(64, 48), duration=6.0)
+        scene, built, _ = sample_task_scene("multi_round", rng, "train", replace(MIXED, duration=6.0))
         turns = built.extra["turns"]
         assert 2 <= len(built.turns) <= 4 and len(turns) == len(built.turns)
         obj = scene.object(built.extra["objects"][0])
@@ -361,7 +363,7 @@ def test_multi_round_alternates_roles_and_refers_back() -> None:
         switched += len(languages) > 1
         assert built.extra["language_override"] == ("mixed" if len(languages) > 1 else built.turns[0].language)
     assert switched == 20, "mixed conversations switch language"
-    record = generate("multi_round", None, 0, "train", "unused", language="mixed", write=False, **SMALL)
+    record = generate("multi_round", None, 0, "train", "unused", world=MIXED, write=False)
     roles = [m["role"] for m in record["messages"]]
     assert roles == ["user", "assistant"] * (len(roles) // 2) and len(roles) >= 4
     assert record["meta"]["language"] == "mixed"
@@ -371,8 +373,8 @@ def test_multi_round_alternates_roles_and_refers_back() -> None:
 def test_detailed_caption_tells_every_event_with_its_time_and_the_knobs() -> None:
     rng = random.Random(2)
     for _ in range(5):
-        scene, built, _ = sample_task_scene("caption_detailed", rng, "train", size=(128, 96), duration=6.0,
-                                            text_overlay=0.1, cuts=1, face=True)
+        scene, built, _ = sample_task_scene("caption_detailed", rng, "train",
+                                            WorldOptions(duration=6.0, text_overlay=0.1, cuts=1, face=True))
         caption = built.turns[0].answer
         for event in scene.events:
             assert f"{lang_.format_seconds(event.time)} second" in caption

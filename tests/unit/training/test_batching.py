@@ -16,6 +16,7 @@ from kangaroo.model.layout import VIDEO_PAD
 from kangaroo.model.tokenizer import build_byte_tokenizer
 from kangaroo.processing import KangarooProcessor
 from kangaroo.synth.generate import generate_dataset
+from kangaroo.synth.options import WorldOptions
 from kangaroo.training.batching import (
     DROP_NO_LABEL_LEFT,
     DROP_SPLITS_VIDEO,
@@ -49,7 +50,7 @@ def processor(tokenizer, model):
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth")
     records = [r for task in ("caption_short", "multi_round", "image_caption")
-               for r in read_records(generate_dataset(task, 1, 0, root, size=(64, 48), duration=4.0))]
+               for r in read_records(generate_dataset(task, 1, 0, root, world=WorldOptions(size=(64, 48), duration=4.0)))]
     return root, {r.meta["task"]: r for r in records}
 
 

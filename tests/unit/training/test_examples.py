@@ -12,6 +12,7 @@ from kangaroo.model.layout import SPECIAL_VIDEO_TOKENS, VIDEO_PAD
 from kangaroo.model.tokenizer import CHAT_TOKENS, END_OF_TURN, build_byte_tokenizer
 from kangaroo.processing import KangarooProcessor
 from kangaroo.synth.generate import generate_dataset
+from kangaroo.synth.options import WorldOptions
 from kangaroo.training.examples import IGNORE_INDEX, ExampleError, encode_record
 from kangaroo.video import DynamicFrameRule, VideoError
 
@@ -32,7 +33,7 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth")
     records = {}
     for task, num in (("caption_short", 1), ("multi_round", 2), ("image_caption", 2)):
-        records[task] = list(read_records(generate_dataset(task, num, 0, root, size=(64, 48), duration=4.0)))
+        records[task] = list(read_records(generate_dataset(task, num, 0, root, world=WorldOptions(size=(64, 48), duration=4.0))))
     return root, records
 
 

@@ -6,8 +6,9 @@ Options (the task's ``data``):
   split:    ``test`` (default), ``val`` or ``train``.
   language: ``en`` or ``zh``; generated files get a ``_zh`` suffix in their folder.
   num:      records per synth task generated when the file is absent (default 50).
-  seed:     the generation seed (default 1234); with ``num`` and ``size`` it fixes the data.
-  size:     ``[width, height]`` of generated videos (default ``[128, 96]``).
+  seed:     the generation seed (default 1234); with ``num`` and the world options it fixes the data.
+  size, duration, fps, ...: `kangaroo.synth.options.WorldOptions` of generated videos (``size``
+            defaults to ``[128, 96]``).
   require:  ``options`` keeps only choice questions, ``times`` only grounding questions.
 
 Sample fields: ``question`` is the record's whole user text (the options are already in it),
@@ -18,6 +19,7 @@ are the synth task and its ``question_type``. Samples alternate between the synt
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,17 +35,22 @@ GENERATES_DATA = True  # read_samples creates --data-dir; the files are generate
 def read(data_dir: Path, options: dict[str, Any], subtitles: bool) -> Iterator[EvalSample]:
     from kangaroo.data.records import RecordError, read_records
     from kangaroo.synth.generate import dataset_path, generate_dataset
+    from kangaroo.synth.options import WorldOptions, WorldOptionsError
 
     split = str(options.get("split", "test"))
-    language = str(options.get("language", "en"))
-    root = data_dir / ("synth" if language == "en" else f"synth_{language}")
+    names = {f.name for f in dataclasses.fields(WorldOptions)}
+    try:
+        world = WorldOptions.from_dict({key: value for key, value in options.items() if key in names})
+    except WorldOptionsError as exc:
+        raise BenchmarkDataError(f"synth data options: {exc}") from None
+    root = data_dir / ("synth" if world.language == "en" else f"synth_{world.language}")
     require = options.get("require")
     per_task = []
     for task in options.get("tasks", []):
         path = dataset_path(root, task, split)
         if not path.is_file():
             generate_dataset(task, int(options.get("num", 50)), int(options.get("seed", 1234)), root, split=split,
-                             size=tuple(options.get("size", (128, 96))), language=language)
+                             world=world)
         try:
             records = list(read_records(path))
         except RecordError as exc:
