@@ -21,6 +21,7 @@ from kangaroo.synth.options import WorldOptions
 from kangaroo.training.checkpoint import MARKER, latest_checkpoint
 from kangaroo.training.metrics import read_metrics
 from kangaroo.training.recipe import load_recipe
+from kangaroo.training.run_state import TrainState
 from kangaroo.training.trainer import train
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -107,6 +108,9 @@ def test_a_checkpoint_without_its_marker_is_skipped(tmp_path: Path) -> None:
     assert stopped.steps_run == 4
     run = recipe.output_dir
     assert latest_checkpoint(run).name == "checkpoint-00000004"
+    saved = TrainState.read(latest_checkpoint(run))
+    assert (saved.step, saved.total_steps, saved.finished, saved.world_size) == (4, 8, False, 1)
+    assert (saved.epoch, saved.index) == (1, 4)  # 4 steps of 2 x 2 records, 12 records per epoch
     # a later checkpoint that was never completed (killed while writing): its marker is missing
     fake = run / "checkpoint-00000006"
     shutil.copytree(run / "checkpoint-00000004", fake)
@@ -115,6 +119,7 @@ def test_a_checkpoint_without_its_marker_is_skipped(tmp_path: Path) -> None:
     resumed = train(recipe, progress=False)
     assert resumed.resumed_from == 4 and resumed.steps_run == 4
     assert (fake / MARKER).is_file()  # the half-written one was cleared away and step 6 written afresh
+    assert TrainState.read(latest_checkpoint(run)).finished
 
     reference = train(load_recipe(_recipe_file(tmp_path, records, steps=8), output_dir=tmp_path / "reference"),
                       progress=False)

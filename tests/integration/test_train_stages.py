@@ -41,7 +41,7 @@ def small(name: str, out: Path, synth: list[SynthSpec], steps: int = 6, *overrid
 
 
 def spec(task: str, num: int, duration: float | None = None, **kw) -> SynthSpec:
-    return SynthSpec(task=task, num=num, seed=1, world=WorldOptions(size=(64, 48), duration=duration), **kw)
+    return SynthSpec(task=task, num=num, seed=1, world=WorldOptions(size=(64, 48), duration=duration, **kw))
 
 
 def weights(model: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:

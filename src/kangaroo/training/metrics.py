@@ -12,6 +12,7 @@
 - ``tokens_per_s``: real (non-padding) tokens of the step over its wall time (data loading included);
   ``padding_fraction``: padding positions / all positions fed to the LLM in the step.
 
+A line is `StepMetrics.log_entry` of the step's `StepMetrics` (what `step.train_step` returns).
 A resumed run first drops the lines past its checkpoint (`MetricsLog.truncate`), so the log ends
 with every step once, as if the run had never stopped. A torn last line (a kill mid-write) is
 ignored when reading.
@@ -23,6 +24,8 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,33 @@ from kangaroo.io import atomic_path, atomic_write_jsonl, flush_to_disk
 
 METRICS_FILE = "metrics.jsonl"
 LOSS_CURVE_FILE = "loss.png"
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """What one optimizer step measured, summed over the ranks."""
+
+    loss: float  # mean cross-entropy per label token of the step (NaN: no label tokens)
+    lr: float  # learning rate of the full-scale groups when the step ran
+    grad_norm: float  # global gradient norm before clipping (NaN: no backward)
+    label_tokens: int  # tokens the loss is computed on
+    real_tokens: int  # non-padding tokens fed to the LLM
+    total_tokens: int  # all positions fed to the LLM
+    records: int  # records trained on
+    skipped: int  # records skipped (not encodable, or too long)
+    skipped_ids: tuple[str, ...] = ()  # this rank's skipped record ids
+
+    def log_entry(self, *, step: int, epoch: int, step_seconds: float, elapsed_s: float) -> dict[str, Any]:
+        """The step's ``metrics.jsonl`` line (the keys of the module docstring, in that order)."""
+        return {
+            "step": step, "epoch": epoch, "loss": self.loss, "lr": self.lr, "grad_norm": self.grad_norm,
+            "tokens_per_s": self.real_tokens / step_seconds if step_seconds > 0 else None,
+            "padding_fraction": 1 - self.real_tokens / self.total_tokens if self.total_tokens else None,
+            "label_tokens": self.label_tokens, "real_tokens": self.real_tokens, "total_tokens": self.total_tokens,
+            "records": self.records, "skipped": self.skipped,
+            "step_s": round(step_seconds, 4), "elapsed_s": round(elapsed_s, 3),
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
 
 
 class MetricsLog:

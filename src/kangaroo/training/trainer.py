@@ -25,8 +25,9 @@ Data order: epoch ``e`` visits the records in the order `distributed.shard_indic
 crossing into the next epoch when one ends. The position ``(epoch, index)`` is saved.
 
 The parts, in the order the data flows: `feeding` (records, their order, encoding, micro-batches),
-`step` (one optimizer step), `run_state` (recipe copy, checkpoints under FSDP, the final model);
-this module keeps the loop that ties them together.
+`step` (`train_step`: one optimizer step, returning its `StepMetrics`), `run_state` (`TrainState`,
+the recipe copy, checkpoints under FSDP, the final model); this module keeps `StageTrainer`, which
+ties them together in torchtune's recipe shape: ``setup()``, then ``train()``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +49,12 @@ import torch
 from kangaroo.model.quiet import no_progress_bars
 
 from .feeding import (
-    DATA_DIR,
     DataStream,
     FramePolicy,
-    Position,
     RecordEncoder,
-    TrainingRecord,
     load_training_records,
     pad_token_id,
     prepare_synth_data,
-    synth_dir,
 )
 from .recipe import (
     FINAL_DIR,
@@ -72,32 +68,10 @@ from .recipe import (
     total_steps,
     validate_recipe,
 )
-from .run_state import (
-    RECIPE_COPY,
-    Checkpoints,
-    export_final,
-    read_trainer_state,
-    write_recipe_copy,
-)
-from .step import AUTOCAST, train_step
+from .run_state import Checkpoints, TrainState, export_final, write_recipe_copy
+from .step import AUTOCAST, StepParts, train_step
 
-__all__ = [  # the loop's API; the data, step and run-state names are re-exported from their modules
-    "AUTOCAST",
-    "DATA_DIR",
-    "RECIPE_COPY",
-    "DataStream",
-    "FramePolicy",
-    "Position",
-    "TrainResult",
-    "TrainingInterrupted",
-    "TrainingRecord",
-    "export_final",
-    "load_training_records",
-    "prepare_synth_data",
-    "run_curriculum",
-    "synth_dir",
-    "train",
-]
+__all__ = ["StageTrainer", "TrainResult", "TrainingInterrupted", "run_curriculum", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +159,6 @@ def train(
     SIGINT / SIGTERM (a checkpoint of the last step was saved).
     """
     started = time.perf_counter()
-    log = log or logger.info
     errors = validate_recipe(recipe, build_model=False)
     if errors:
         raise RecipeError(errors)
@@ -193,171 +166,198 @@ def train(
     if recipe.run.threads is not None:
         torch.set_num_threads(recipe.run.threads)
     try:
-        return _train(recipe, progress=progress, log=log, stop_after=stop_after, started=started)
+        trainer = StageTrainer(recipe, progress=progress, log=log or logger.info, stop_after=stop_after,
+                               started=started)
+        trainer.setup()
+        return trainer.train()
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(recipe: Recipe, *, progress: bool | None, log: Callable[[str], None], stop_after: int | None,
-           started: float) -> TrainResult:
-    from .checkpoint import capture_rng_state, latest_checkpoint, restore_rng_state
-    from .distributed import all_reduce_sum, barrier, init_distributed, shard_model
+class StageTrainer:
+    """One stage, in the shape of torchtune's single-device recipes: `setup` builds everything a
+    step needs (data, model, optimizer, schedule) and restores the newest checkpoint; `train` runs
+    the steps from there, saving checkpoints, the metrics log and, at the end, the final model.
 
-    run_dir = recipe.output_dir
-    ctx = init_distributed(_device(recipe.run.device))
-    if not ctx.is_main:
-        log, progress = (lambda message: None), False  # one process writes logs, metrics and checkpoints
-    if ctx.world_size > 1 and recipe.lora is not None:
-        raise RecipeError(["lora: LoRA with several processes is not supported; run it on one process"])
-    device = ctx.device
-    run_dir.mkdir(parents=True, exist_ok=True)
-    latest = latest_checkpoint(run_dir)
-    latest_state = read_trainer_state(latest) if latest is not None else None
-    if latest_state is not None and latest_state.get("finished") and final_model_dir(run_dir) is not None:
-        log(f"{recipe.stage}: already finished ({run_dir / FINAL_DIR})")
-        return _result(run_dir, latest_state, 0, latest_state["step"], started)
-    if latest_state is not None and int(latest_state.get("world_size", 1)) != ctx.world_size:
-        raise RecipeError([f"{latest} was written by {latest_state.get('world_size', 1)} process(es); resume it with "
-                           f"as many (this run has {ctx.world_size}), or use a new run.output_dir"])
+    Each process of a multi-process run makes its own; rank 0 writes logs, metrics and checkpoints.
+    """
 
-    previous = recipe.from_stage_dir()
-    if previous is not None and final_model_dir(previous) is None:  # before any data is generated
-        raise RecipeError([f"model.from_stage: {previous} has no finished model ({previous}/{FINAL_DIR}); "
-                           "run the previous stage first"])
-    if ctx.is_main:
-        write_recipe_copy(recipe, run_dir, log)
-        prepare_synth_data(recipe, log)
-    barrier(ctx)  # the other ranks read the data rank 0 generated
-    items = load_training_records(recipe, log)
-    stream = DataStream(len(items), seed=recipe.run.seed, shuffle=recipe.data.shuffle, ctx=ctx)
-    steps = total_steps(recipe, stream.epoch_length)
-    if recipe.optim.warmup_steps >= steps:
-        raise RecipeError([f"optim.warmup_steps ({recipe.optim.warmup_steps}) must be less than the "
-                           f"stage's {steps} steps"])
+    def __init__(self, recipe: Recipe, *, progress: bool | None = None, log: Callable[[str], None] = logger.info,
+                 stop_after: int | None = None, started: float | None = None) -> None:
+        self.recipe = recipe
+        self.run_dir = recipe.output_dir
+        self.progress = progress
+        self.log = log
+        self.stop_after = stop_after
+        self.started = time.perf_counter() if started is None else started
+        self.already_finished = False  # set by setup: an earlier call finished the stage
+        self.resumed_from: int | None = None  # step of the checkpoint setup restored
+        self.checkpoint_path: Path | None = None  # the newest checkpoint of the run
 
-    model, processor = _prepare_model(recipe)
-    length_errors = check_lengths(recipe, model.config.layout,
-                                  getattr(model.config.text_config, "max_position_embeddings", None))
-    if length_errors:
-        raise RecipeError(length_errors)
-    checkpoints = Checkpoints(ctx, run_dir, recipe.run.keep_last)
-    state: dict[str, Any] | None = None
-    if latest is not None and ctx.is_distributed:  # weights go in before sharding
-        state = checkpoints.load_model(latest, model)
-    model = shard_model(model, ctx)  # one process: only moved to the device
-    model.train()
-    from .optim import build_optimizer, cosine_with_warmup
+    # -- setup ---------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Data (``data.synth`` generated first), model, optimizer, schedule and the trainer state,
+        restored from the newest complete checkpoint when there is one. Raises `RecipeError` for
+        what only shows now (a missing previous stage, too many warm-up steps, too long inputs, a
+        checkpoint made for another step or process count)."""
+        from .checkpoint import latest_checkpoint, restore_rng_state
+        from .distributed import barrier, init_distributed, shard_model
+        from .metrics import METRICS_FILE, MetricsLog
+        from .optim import build_optimizer, cosine_with_warmup
 
-    o = recipe.optim
-    optimizer = build_optimizer(model, lr=o.lr, weight_decay=o.weight_decay, betas=(o.betas[0], o.betas[1]),
-                                vision_lr_decay=o.vision_lr_decay)
-    scheduler = cosine_with_warmup(optimizer, warmup_steps=o.warmup_steps, total_steps=steps, min_lr=o.min_lr)
+        recipe, run_dir = self.recipe, self.run_dir
+        self.ctx = ctx = init_distributed(_device(recipe.run.device))
+        if not ctx.is_main:
+            self.log, self.progress = (lambda message: None), False  # one process writes logs, metrics and checkpoints
+        if ctx.world_size > 1 and recipe.lora is not None:
+            raise RecipeError(["lora: LoRA with several processes is not supported; run it on one process"])
+        run_dir.mkdir(parents=True, exist_ok=True)
+        latest = latest_checkpoint(run_dir)
+        saved = TrainState.read(latest) if latest is not None else None
+        if saved is not None and saved.finished and final_model_dir(run_dir) is not None:
+            self.already_finished, self.state, self.resumed_from = True, saved, saved.step
+            return
+        if saved is not None and saved.world_size != ctx.world_size:
+            raise RecipeError([f"{latest} was written by {saved.world_size} process(es); resume it with "
+                               f"as many (this run has {ctx.world_size}), or use a new run.output_dir"])
 
-    from .metrics import LOSS_CURVE_FILE, METRICS_FILE, MetricsLog, plot_loss_curve
-
-    metrics = MetricsLog(run_dir / METRICS_FILE)
-    resumed_from = None
-    if latest is not None:
-        state = checkpoints.load(latest, model, optimizer, scheduler, state)
-        if "rng" in state:
-            restore_rng_state(state.pop("rng"))
-        resumed_from = int(state["step"])
-        log(f"{recipe.stage}: resuming from {latest.name} (step {resumed_from} of {steps})")
-    else:
-        _seed_everything(recipe.run.seed)
-        state = {"step": 0, "epoch": 0, "index": 0, "skipped": 0, "skipped_ids": [], "finished": False}
-    if int(state.get("total_steps", steps)) != steps:
-        raise RecipeError([f"the checkpoint was made for {state['total_steps']} steps, the recipe now gives {steps}; "
-                           "use a new run.output_dir"])
-    if ctx.is_main:
-        metrics.truncate(int(state["step"]))
-    policy = FramePolicy(recipe, processor)
-    pad_id = pad_token_id(processor)
-    autocast = AUTOCAST.get(recipe.precision)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-
-    step = int(state["step"])
-    position = Position(int(state["epoch"]), int(state["index"]))
-    checkpoint_path = latest
-
-    def save(finished: bool) -> Path:
-        state.update(step=step, epoch=position.epoch, index=position.index, total_steps=steps, finished=finished,
-                     stage=recipe.stage, world_size=ctx.world_size)
-        path = checkpoints.save(step, model, optimizer, scheduler, {**state, "rng": capture_rng_state()})
+        previous = recipe.from_stage_dir()
+        if previous is not None and final_model_dir(previous) is None:  # before any data is generated
+            raise RecipeError([f"model.from_stage: {previous} has no finished model ({previous}/{FINAL_DIR}); "
+                               "run the previous stage first"])
         if ctx.is_main:
-            plot_loss_curve(metrics.read(), run_dir / LOSS_CURVE_FILE, title=f"{recipe.stage} loss")
-        return path
+            write_recipe_copy(recipe, run_dir, self.log)
+            prepare_synth_data(recipe, self.log)
+        barrier(ctx)  # the other ranks read the data rank 0 generated
+        self.items = load_training_records(recipe, self.log)
+        self.stream = DataStream(len(self.items), seed=recipe.run.seed, shuffle=recipe.data.shuffle, ctx=ctx)
+        self.total_steps = steps = total_steps(recipe, self.stream.epoch_length)
+        if recipe.optim.warmup_steps >= steps:
+            raise RecipeError([f"optim.warmup_steps ({recipe.optim.warmup_steps}) must be less than the "
+                               f"stage's {steps} steps"])
 
-    steps_run = 0
-    elapsed_before = float(state.get("elapsed_s", 0.0))
-    loop_started = time.perf_counter()
-    encoder = RecordEncoder(recipe, policy, items, workers=recipe.data.workers)
-    per_step = recipe.schedule.batch_size * recipe.schedule.grad_accum
-    with _StopFlag() as stop, _progress_bar(progress, recipe.stage, steps, step) as bar, encoder:
-        upcoming = encoder.submit(*stream.take(position, per_step)) if step < steps else None
-        while step < steps:
-            step_started = time.perf_counter()
-            pending, position = upcoming
-            examples = pending.result()
-            upcoming = encoder.submit(*stream.take(position, per_step)) if step + 1 < steps else None
-            out = train_step(recipe, model, optimizer, scheduler, examples, pad_id, autocast, trainable, device, ctx)
-            step += 1
-            steps_run += 1
-            state["skipped"] = int(state.get("skipped", 0)) + out["skipped"]
-            state["skipped_ids"] = (state.get("skipped_ids", []) + out["skipped_ids"])[-100:]
-            state["elapsed_s"] = elapsed_before + time.perf_counter() - loop_started
-            step_seconds = time.perf_counter() - step_started
-            if ctx.is_main and (step % recipe.run.log_every == 0 or step == steps):
-                entry = {
-                    "step": step, "epoch": position.epoch, "loss": out["loss"], "lr": out["lr"],
-                    "grad_norm": out["grad_norm"],
-                    "tokens_per_s": out["real_tokens"] / step_seconds if step_seconds > 0 else None,
-                    "padding_fraction": 1 - out["real_tokens"] / out["total_tokens"] if out["total_tokens"] else None,
-                    "label_tokens": out["label_tokens"], "real_tokens": out["real_tokens"],
-                    "total_tokens": out["total_tokens"], "records": out["records"], "skipped": out["skipped"],
-                    "step_s": round(step_seconds, 4), "elapsed_s": round(state["elapsed_s"], 3),
-                    "time": datetime.now(UTC).isoformat(timespec="seconds"),
-                }
-                metrics.append(entry)
-                if bar is None:
-                    log(f"{recipe.stage} step {step}/{steps} loss {_fmt(out['loss'])} lr {out['lr']:.3g} "
-                        f"{_fmt(entry['tokens_per_s'], '.0f')} tok/s")
-            if bar is not None:
-                bar.advance(out["loss"])
-            finished = step == steps
-            if finished or step % recipe.run.save_every == 0:
-                checkpoint_path = save(finished)
-            stopping = stop.signal is not None
-            if ctx.is_distributed:  # every rank stops after the same step
-                stopping = all_reduce_sum(float(stopping), ctx) > 0
-            if not finished and (stopping or (stop_after is not None and step >= stop_after)):
-                if step % recipe.run.save_every:
-                    checkpoint_path = save(False)
-                if stopping:
-                    raise TrainingInterrupted(step, checkpoint_path)
-                return _result(run_dir, state, steps_run, resumed_from, started)
-    if not state.get("finished"):  # a run that resumed from its last step's checkpoint
-        checkpoint_path = save(True)
-    export_final(model, processor, run_dir, recipe, ctx)
-    if ctx.is_main:
-        plot_loss_curve(metrics.read(), run_dir / LOSS_CURVE_FILE, title=f"{recipe.stage} loss")
-    log(f"{recipe.stage}: finished {steps} steps; model in {run_dir / FINAL_DIR}")
-    return _result(run_dir, state, steps_run, resumed_from, started)
+        model, self.processor = _prepare_model(recipe)
+        length_errors = check_lengths(recipe, model.config.layout,
+                                      getattr(model.config.text_config, "max_position_embeddings", None))
+        if length_errors:
+            raise RecipeError(length_errors)
+        self.checkpoints = Checkpoints(ctx, run_dir, recipe.run.keep_last)
+        if latest is not None and ctx.is_distributed:  # weights go in before sharding
+            self.checkpoints.load_model(latest, model)
+        model = shard_model(model, ctx)  # one process: only moved to the device
+        model.train()
+        o = recipe.optim
+        optimizer = build_optimizer(model, lr=o.lr, weight_decay=o.weight_decay, betas=(o.betas[0], o.betas[1]),
+                                    vision_lr_decay=o.vision_lr_decay)
+        scheduler = cosine_with_warmup(optimizer, warmup_steps=o.warmup_steps, total_steps=steps, min_lr=o.min_lr)
+
+        self.metrics = MetricsLog(run_dir / METRICS_FILE)
+        if latest is not None:
+            self.state, rng = self.checkpoints.load(latest, model, optimizer, scheduler)
+            if rng is not None:
+                restore_rng_state(rng)
+            self.resumed_from = self.state.step
+            self.log(f"{recipe.stage}: resuming from {latest.name} (step {self.resumed_from} of {steps})")
+            if self.state.total_steps != steps:
+                raise RecipeError([f"the checkpoint was made for {self.state.total_steps} steps, the recipe now "
+                                   f"gives {steps}; use a new run.output_dir"])
+            self.state.stage = recipe.stage
+        else:
+            _seed_everything(recipe.run.seed)
+            self.state = TrainState(total_steps=steps, stage=recipe.stage, world_size=ctx.world_size)
+        if ctx.is_main:
+            self.metrics.truncate(self.state.step)
+        self.policy = FramePolicy(recipe, self.processor)
+        self.parts = StepParts(model=model, optimizer=optimizer, scheduler=scheduler,
+                               trainable=[p for p in model.parameters() if p.requires_grad],
+                               pad_id=pad_token_id(self.processor), autocast=AUTOCAST.get(recipe.precision), ctx=ctx)
+        self.checkpoint_path = latest
+
+    # -- train ---------------------------------------------------------------------------------
+    def train(self) -> TrainResult:
+        """Run the remaining steps (call `setup` first). A checkpoint is saved every
+        ``run.save_every`` steps, at the last step, after SIGINT / SIGTERM (then
+        `TrainingInterrupted` is raised) and at ``stop_after``; the final model is exported at
+        the end."""
+        recipe, state, ctx = self.recipe, self.state, self.ctx
+        if self.already_finished:
+            self.log(f"{recipe.stage}: already finished ({self.run_dir / FINAL_DIR})")
+            return self._result(steps_run=0)
+        steps = self.total_steps
+        steps_run = 0
+        elapsed_before = state.elapsed_s
+        loop_started = time.perf_counter()
+        encoder = RecordEncoder(recipe, self.policy, self.items, workers=recipe.data.workers)
+        per_step = recipe.schedule.batch_size * recipe.schedule.grad_accum
+        with _StopFlag() as stop, _progress_bar(self.progress, recipe.stage, steps, state.step) as bar, encoder:
+            upcoming = encoder.submit(*self.stream.take(state.position, per_step)) if state.step < steps else None
+            while state.step < steps:
+                step_started = time.perf_counter()
+                pending, position = upcoming
+                examples = pending.result()
+                upcoming = encoder.submit(*self.stream.take(position, per_step)) if state.step + 1 < steps else None
+                metrics = train_step(recipe, self.parts, examples)
+                state.record_step(metrics, position, elapsed_before + time.perf_counter() - loop_started)
+                steps_run += 1
+                step_seconds = time.perf_counter() - step_started
+                if ctx.is_main and (state.step % recipe.run.log_every == 0 or state.step == steps):
+                    entry = metrics.log_entry(step=state.step, epoch=position.epoch, step_seconds=step_seconds,
+                                              elapsed_s=state.elapsed_s)
+                    self.metrics.append(entry)
+                    if bar is None:
+                        self.log(f"{recipe.stage} step {state.step}/{steps} loss {_fmt(metrics.loss)} "
+                                 f"lr {metrics.lr:.3g} {_fmt(entry['tokens_per_s'], '.0f')} tok/s")
+                if bar is not None:
+                    bar.advance(metrics.loss)
+                finished = state.step == steps
+                if finished or state.step % recipe.run.save_every == 0:
+                    self.save_checkpoint(finished)
+                stopping = stop.signal is not None
+                if ctx.is_distributed:  # every rank stops after the same step
+                    from .distributed import all_reduce_sum
+
+                    stopping = all_reduce_sum(float(stopping), ctx) > 0
+                if not finished and (stopping or (self.stop_after is not None and state.step >= self.stop_after)):
+                    if state.step % recipe.run.save_every:
+                        self.save_checkpoint(False)
+                    if stopping:
+                        raise TrainingInterrupted(state.step, self.checkpoint_path)
+                    return self._result(steps_run)
+        if not state.finished:  # a run that resumed from its last step's checkpoint
+            self.save_checkpoint(True)
+        export_final(self.parts.model, self.processor, self.run_dir, recipe, ctx)
+        if ctx.is_main:
+            self._plot_loss_curve()
+        self.log(f"{recipe.stage}: finished {steps} steps; model in {self.run_dir / FINAL_DIR}")
+        return self._result(steps_run)
+
+    def save_checkpoint(self, finished: bool) -> Path:
+        """Save the state after the last step (``finished`` marks the stage's last step) and
+        redraw the loss curve."""
+        self.state.finished = finished
+        parts = self.parts
+        self.checkpoint_path = self.checkpoints.save(self.state, parts.model, parts.optimizer, parts.scheduler)
+        if self.ctx.is_main:
+            self._plot_loss_curve()
+        return self.checkpoint_path
+
+    def _plot_loss_curve(self) -> None:
+        from .metrics import LOSS_CURVE_FILE, plot_loss_curve
+
+        plot_loss_curve(self.metrics.read(), self.run_dir / LOSS_CURVE_FILE, title=f"{self.recipe.stage} loss")
+
+    def _result(self, steps_run: int) -> TrainResult:
+        from .metrics import METRICS_FILE, read_metrics
+
+        entries = read_metrics(self.run_dir / METRICS_FILE)
+        return TrainResult(run_dir=self.run_dir, final_dir=self.run_dir / FINAL_DIR,
+                           total_steps=self.state.total_steps, steps_run=steps_run, resumed_from=self.resumed_from,
+                           losses=[e["loss"] for e in entries if e.get("loss") is not None],
+                           seconds=time.perf_counter() - self.started, skipped_records=self.state.skipped)
 
 
 def _fmt(value: float | None, spec: str = ".4f") -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, spec)
-
-
-def _result(run_dir: Path, state: dict[str, Any], steps_run: int, resumed_from: int | None,
-            started: float) -> TrainResult:
-    from .metrics import METRICS_FILE, read_metrics
-
-    entries = read_metrics(run_dir / METRICS_FILE)
-    return TrainResult(run_dir=run_dir, final_dir=run_dir / FINAL_DIR, total_steps=int(state.get("total_steps", 0)),
-                       steps_run=steps_run, resumed_from=resumed_from,
-                       losses=[e["loss"] for e in entries if e.get("loss") is not None],
-                       seconds=time.perf_counter() - started, skipped_records=int(state.get("skipped", 0)))
 
 
 def _prepare_model(recipe: Recipe) -> tuple[Any, Any]:

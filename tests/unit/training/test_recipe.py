@@ -301,7 +301,7 @@ def test_frame_policy_picks_the_rule_by_duration(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     from kangaroo.data.records import Record
-    from kangaroo.training.trainer import FramePolicy, TrainingRecord
+    from kangaroo.training.feeding import FramePolicy, TrainingRecord
     from kangaroo.video.sampling import dynamic_frame_count
 
     processor = SimpleNamespace(sampling="uniform", num_frames=16, rule=None, fps=None, max_frames=None)
