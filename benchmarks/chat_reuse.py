@@ -28,6 +28,7 @@ from kangaroo.model.modeling import KangarooForCausalLM
 from kangaroo.model.tokenizer import build_byte_tokenizer
 from kangaroo.processing import KangarooProcessor
 from kangaroo.video.sample import make_sample_video
+from kangaroo.video.sampling import FrameSampling
 
 SMALL = dict(  # a mid-size model where prefill, not decoding, dominates turn 1
     vision_config=dict(model_type="clip_vision_model", hidden_size=256, intermediate_size=1024, num_hidden_layers=6,
@@ -62,7 +63,7 @@ def build(size: str, frames: int) -> tuple[KangarooForCausalLM, KangarooProcesso
         config = KangarooConfig(**{**config.to_dict(), "vision_config": SMALL["vision_config"], "text_config": text})
     torch.manual_seed(0)
     model = KangarooForCausalLM(config).eval()
-    return model, KangarooProcessor(tokenizer, config.layout, num_frames=frames)
+    return model, KangarooProcessor(tokenizer, config.layout, sampling=FrameSampling(num_frames=frames))
 
 
 def conversation(model, processor, video: Path, gen: dict) -> tuple[float, float, float]:

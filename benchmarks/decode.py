@@ -4,7 +4,7 @@ Encodes a 3-minute and a 10-minute 1280x720 30 fps H.264 video shaped like a typ
 (B-frames, 250-frame GOP, a few Mbit/s of moving texture), cached under ``--cache-dir``. Then it
 samples 16, 64 and 160 frames at 448x448 with
 
-- ``kangaroo exact``:    ``load_video(path, num_frames=N, size=448, seek="exact")``;
+- ``kangaroo exact``:    ``load_video(path, FrameSampling(num_frames=N), size=448, seek="exact")``;
 - ``kangaroo keyframe``: the same with ``seek="keyframe"``;
 - ``decord seed``:       what Kangaroo and Video-CCAM do: ``VideoReader(path, ctx=cpu(0),
   num_threads=T)``, segment-midpoint indices, ``get_batch(indices).asnumpy()`` at full resolution,
@@ -173,7 +173,7 @@ def run_child(spec: dict) -> dict:
     """Load one clip as ``spec`` says, in this (fresh) process; returns time, RSS and timestamps."""
     method, path, num_frames, threads = spec["method"], spec["path"], spec["frames"], spec["threads"]
     if method.startswith("kangaroo"):
-        from kangaroo.video import load_video
+        from kangaroo.video import FrameSampling, load_video
 
         extra = _kangaroo_kwargs(load_video, threads)
     else:
@@ -184,7 +184,7 @@ def run_child(spec: dict) -> dict:
     targets: np.ndarray | list = []
     started = time.perf_counter()
     if method.startswith("kangaroo"):
-        clip = load_video(path, num_frames=num_frames, size=SIZE, seek=method.split()[1], **extra)
+        clip = load_video(path, FrameSampling(num_frames=num_frames), size=SIZE, seek=method.split()[1], **extra)
         frames, timestamps, targets = clip.frames, clip.timestamps, clip.target_times
     elif method == "decord seed":
         reader = VideoReader(path, ctx=cpu(0), num_threads=threads)

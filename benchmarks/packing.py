@@ -45,7 +45,7 @@ from kangaroo.synth.generate import generate_dataset
 from kangaroo.synth.options import WorldOptions
 from kangaroo.training.batching import Batch, PackingStats, pack_examples_with_stats, pad_examples
 from kangaroo.training.examples import IGNORE_INDEX, Example, encode_record
-from kangaroo.video import DynamicFrameRule
+from kangaroo.video import DynamicFrameRule, FrameSampling
 
 # (task, video seconds): short to long records
 MIX = (
@@ -57,7 +57,8 @@ MIX = (
     ("grounding", 16.0),
     ("caption_detailed", 24.0),
 )
-FRAME_RULE = DynamicFrameRule(min_frames=2, max_frames=48, frames_per_second=2.0)
+FRAME_SAMPLING = FrameSampling(sampling="dynamic",
+                               rule=DynamicFrameRule(min_frames=2, max_frames=48, frames_per_second=2.0))
 
 
 def build_examples(root: Path, per_task: int, seed: int, processor: KangarooProcessor) -> list[Example]:
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     tokenizer = build_byte_tokenizer()
     model = kangaroo_tiny(tokenizer, seed=0)
-    processor = KangarooProcessor(tokenizer, model.config.layout, sampling="dynamic", rule=FRAME_RULE)
+    processor = KangarooProcessor(tokenizer, model.config.layout, sampling=FRAME_SAMPLING)
     with tempfile.TemporaryDirectory() as tmp:
         examples = build_examples(Path(tmp), args.per_task, args.seed, processor)
     lengths = [len(e) for e in examples]

@@ -14,6 +14,7 @@ processor puts where a video part is, become special ids.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -21,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,9 +43,7 @@ from kangaroo.model.tokenizer import (
     llama3_chat_template,
     video_token_ids,
 )
-
-if TYPE_CHECKING:
-    from kangaroo.video.sampling import DynamicFrameRule
+from kangaroo.video.sampling import DEFAULT_SAMPLING, FrameSampling
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -65,10 +64,8 @@ class KangarooProcessor:
     tokenizer:     any transformers tokenizer that has the video tokens
                    (`kangaroo.model.tokenizer.add_video_tokens` adds them).
     layout:        how many tokens a video of ``T`` frames takes (`VideoTokenLayout`).
-    num_frames, sampling, fps, max_frames: how `load_video_frames` samples
-                   (see `kangaroo.video.load_video`); ``num_frames`` is for ``uniform``.
-    rule:          the `DynamicFrameRule` of ``sampling="dynamic"`` (None: load_video's default,
-                   16-64 frames); ``max_frames`` caps it further.
+    sampling:      the `FrameSampling` of `load_video_frames` (default: 16 frames, uniform);
+                   `with_sampling` returns a copy that samples otherwise.
     aspect:        ``pad`` (fit inside, border = the mean colour), ``crop`` or ``stretch``.
     image_mean, image_std: per-channel normalisation of RGB in [0, 1] (CLIP's by default).
     chat_template: Jinja template; default the tokenizer's own, else `llama3_chat_template()`.
@@ -82,29 +79,21 @@ class KangarooProcessor:
         tokenizer: Any,
         layout: VideoTokenLayout | None = None,
         *,
-        num_frames: int = 16,
-        sampling: str = "uniform",
-        fps: float | None = None,
-        max_frames: int | None = None,
-        rule: DynamicFrameRule | None = None,
+        sampling: FrameSampling = DEFAULT_SAMPLING,
         aspect: str = "pad",
         image_mean: Sequence[float] = CLIP_MEAN,
         image_std: Sequence[float] = CLIP_STD,
         chat_template: str | None = None,
     ) -> None:
-        if num_frames < 1:
-            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        if not isinstance(sampling, FrameSampling):
+            raise ValueError(f"sampling must be a kangaroo.video.FrameSampling, got {sampling!r}")
         if aspect not in ("pad", "crop", "stretch"):
             raise ValueError(f"unknown aspect {aspect!r}; choose pad, crop or stretch")
         if len(image_mean) != 3 or len(image_std) != 3 or min(image_std) <= 0:
             raise ValueError("image_mean and image_std need 3 values each, std > 0")
         self.tokenizer = tokenizer
         self.layout = layout or VideoTokenLayout()
-        self.num_frames = int(num_frames)
-        self.sampling = sampling
-        self.fps = fps
-        self.max_frames = max_frames
-        self.rule = rule
+        self._sampling = sampling
         self.aspect = aspect
         self.image_mean = tuple(float(m) for m in image_mean)
         self.image_std = tuple(float(s) for s in image_std)
@@ -127,8 +116,21 @@ class KangarooProcessor:
     def __repr__(self) -> str:
         return (
             f"KangarooProcessor(tokenizer={type(self.tokenizer).__name__}(vocab={len(self.tokenizer)}), "
-            f"layout={self.layout}, num_frames={self.num_frames}, sampling={self.sampling!r})"
+            f"layout={self.layout}, sampling={self.sampling})"
         )
+
+    @property
+    def sampling(self) -> FrameSampling:
+        """How `load_video_frames` samples frames (read-only: `with_sampling` makes a copy)."""
+        return self._sampling
+
+    def with_sampling(self, sampling: FrameSampling) -> KangarooProcessor:
+        """A copy of this processor (sharing its tokenizer) that samples frames with ``sampling``."""
+        if not isinstance(sampling, FrameSampling):
+            raise ValueError(f"sampling must be a kangaroo.video.FrameSampling, got {sampling!r}")
+        other = copy.copy(self)
+        other._sampling = sampling
+        return other
 
     # ------------------------------------------------------------------ text
 
@@ -367,33 +369,25 @@ class KangarooProcessor:
 
     # ------------------------------------------------------------------ video
 
-    def load_video_frames(
-        self, video_path: str | os.PathLike[str], num_frames: int | None = None, **load_kwargs: Any
-    ) -> Video:
-        """Decode, sample and normalise a video (or an image: 1 frame) for the model.
+    def load_video_frames(self, video_path: str | os.PathLike[str], **load_kwargs: Any) -> Video:
+        """Decode, sample (with `sampling`) and normalise a video (or an image: 1 frame) for the model.
 
-        ``num_frames`` (default the processor's) is for ``uniform`` sampling; ``load_kwargs`` go to
-        `kangaroo.video.load_video` (``start``, ``end``, ``sampling``, ``fps``, ``isolate``, ...).
+        ``load_kwargs`` go to `kangaroo.video.load_video` (``start``, ``end``, ``isolate``, ...).
         Returns ``pixel_values`` float32 ``(T, 3, S, S)`` and ``timestamps`` float32 ``(T,)`` seconds.
         Raises a `kangaroo.video.VideoError` subclass when the video cannot be read.
         """
         from kangaroo.video import load_video
 
         size = self.layout.image_size
-        options: dict[str, Any] = {
-            "sampling": self.sampling, "fps": self.fps, "max_frames": self.max_frames, "rule": self.rule,
-        }
+        if "sampling" in load_kwargs:
+            raise ValueError("the sampling is the processor's: use processor.with_sampling(...).load_video_frames")
         fixed = sorted({"size", "aspect", "pad_value"} & set(load_kwargs))
         if fixed:
             raise ValueError(f"{fixed} come from the processor's layout and settings, not load_video_frames")
-        options.update(load_kwargs)
-        if options["sampling"] == "uniform":
-            options["num_frames"] = self.num_frames if num_frames is None else num_frames
-        elif num_frames is not None:
-            raise ValueError(f"num_frames is for uniform sampling, not {options['sampling']!r}")
         # the border of "pad" is set to the exact mean below; the grey keeps any stray edge close to it
         pad_value = round(255 * sum(self.image_mean) / 3)
-        clip = load_video(video_path, size=size, aspect=self.aspect, pad_value=pad_value, **options)
+        clip = load_video(video_path, self.sampling, size=size, aspect=self.aspect, pad_value=pad_value,
+                          **load_kwargs)
         pixel_values = self._pad_to_mean(self.normalize_frames(clip.frames), clip.frame_size)  # (T, 3, S, S)
         return pixel_values, torch.from_numpy(np.asarray(clip.timestamps, dtype=np.float32))
 
@@ -467,16 +461,11 @@ class KangarooProcessor:
         config: dict[str, Any] = {
             "processor_class": type(self).__name__,
             "layout": asdict(self.layout),
-            "num_frames": self.num_frames,
-            "sampling": self.sampling,
-            "fps": self.fps,
-            "max_frames": self.max_frames,
+            "sampling": self.sampling.to_dict(),
             "aspect": self.aspect,
             "image_mean": list(self.image_mean),
             "image_std": list(self.image_std),
         }
-        if self.rule is not None:  # left out when unset, so older configs stay the same
-            config["rule"] = asdict(self.rule)
         if self.chat_template != self.tokenizer.chat_template:
             config["chat_template"] = self.chat_template
         return config
@@ -495,8 +484,10 @@ class KangarooProcessor:
     def from_pretrained(cls, directory: str | os.PathLike[str], **overrides: Any) -> KangarooProcessor:
         """Load from a local directory written by `save_pretrained` (nothing is downloaded).
 
-        ``overrides`` replace saved settings (``num_frames=32``, ``layout=...``).
-        Raises ``FileNotFoundError`` when the directory or its ``processor_config.json`` is missing.
+        ``overrides`` replace saved settings (``sampling=FrameSampling(num_frames=32)``, ``layout=...``);
+        without them the processor samples as saved (a trained model: as it was trained).
+        Raises ``FileNotFoundError`` when the directory or its ``processor_config.json`` is missing,
+        `kangaroo.video.FrameSamplingError` when its sampling is malformed.
         """
         from transformers import AutoTokenizer
 
@@ -511,10 +502,8 @@ class KangarooProcessor:
         config = json.loads(config_file.read_text(encoding="utf-8"))
         config.pop("processor_class", None)
         config["layout"] = VideoTokenLayout(**config["layout"])
-        if config.get("rule") is not None:
-            from kangaroo.video.sampling import DynamicFrameRule
-
-            config["rule"] = DynamicFrameRule(**config["rule"])
+        if "sampling" in config:
+            config["sampling"] = FrameSampling.from_dict(config["sampling"])
         config.update(overrides)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         return cls(tokenizer, **config)

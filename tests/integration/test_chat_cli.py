@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from kangaroo.cli import RANDOM_WEIGHTS_WARNING, app
 from kangaroo.inference.loading import RANDOM_WEIGHTS_MARKER, load_chat_model
 from kangaroo.model.pretrained import ModelLoadError
+from kangaroo.video import FrameSampling
 from kangaroo.video.sample import make_sample_video
 
 pytestmark = pytest.mark.integration
@@ -54,7 +55,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer = build_byte_tokenizer()
     model = kangaroo_tiny(tokenizer, seed=SEED)
     model.save_pretrained(directory)
-    KangarooProcessor(tokenizer, model.config.layout, num_frames=FRAMES).save_pretrained(directory)
+    KangarooProcessor(tokenizer, model.config.layout, sampling=FrameSampling(num_frames=FRAMES)).save_pretrained(directory)
     return directory
 
 

@@ -11,6 +11,7 @@ from kangaroo.model.tokenizer_training import texts_from_records, train_bpe_toke
 from kangaroo.processing import KangarooProcessor
 from kangaroo.synth.generate import generate_dataset
 from kangaroo.synth.options import WorldOptions
+from kangaroo.video import FrameSampling
 
 
 @pytest.mark.integration
@@ -22,7 +23,7 @@ def test_synthetic_records_validate_train_a_tokenizer_and_reach_the_model(tmp_pa
 
     tokenizer = train_bpe_tokenizer(texts_from_records([jsonl]), vocab_size=600)
     model = kangaroo_tiny(tokenizer, seed=0).eval()
-    processor = KangarooProcessor(tokenizer, model.config.layout, num_frames=4)
+    processor = KangarooProcessor(tokenizer, model.config.layout, sampling=FrameSampling(num_frames=4))
     record = next(iter(read_records(jsonl)))
     video = tmp_path / record.video
     inputs = processor.build_inputs(record.messages, [video], add_generation_prompt=False)

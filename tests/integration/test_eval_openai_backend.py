@@ -19,7 +19,7 @@ from benchmark_fixtures import tiny_video
 from kangaroo.eval.backends.base import GenerationRequest
 from kangaroo.eval.backends.openai import OpenAIBackend
 from kangaroo.eval.samples import EvalSample
-from kangaroo.video import InvalidSamplingError
+from kangaroo.video import FrameSampling, InvalidSamplingError
 from openai_endpoint import KEY, MODEL, FakeEndpoint, serve_endpoint
 
 from video_fixtures import write_indexed
@@ -54,7 +54,7 @@ def request(payload: Any, user: str, prefix: str = "", system: str = "") -> Gene
 def test_frames_sent_are_the_sampled_frames_in_order_and_resized(endpoint: FakeEndpoint, indexed_video: Path):
     endpoint.answers["What is shown?"] = "A square."
     model = backend(endpoint, max_side=48)
-    payload, timestamps = model.load_video(EvalSample("s", "q", video=str(indexed_video)), 5, "uniform", None)
+    payload, timestamps = model.load_video(EvalSample("s", "q", video=str(indexed_video)), FrameSampling(num_frames=5))
     assert model.generate([request(payload, "What is shown?", system="Be brief.")]) == ["A square."]
     (seen,) = endpoint.seen
     assert len(seen.image_sizes) == 5 == len(timestamps)
@@ -68,7 +68,7 @@ def test_frames_sent_are_the_sampled_frames_in_order_and_resized(endpoint: FakeE
 def test_clip_bounds_and_small_videos(endpoint: FakeEndpoint, indexed_video: Path):
     model = backend(endpoint, max_side=448)
     sample = EvalSample("s", "q", video=str(indexed_video), start=0.5, end=1.5)
-    payload, timestamps = model.load_video(sample, 4, "uniform", None)
+    payload, timestamps = model.load_video(sample, FrameSampling(num_frames=4))
     assert len(payload.urls) == 4 and np.all((timestamps >= 0.5) & (timestamps < 1.5))
     endpoint.answers["q"] = "ok"
     model.generate([request(payload, "q")])
@@ -81,7 +81,7 @@ def test_replies_come_back_in_request_order_under_concurrency(endpoint: FakeEndp
     endpoint.delay = 0.2  # long enough that requests overlap even on a busy machine
     model = backend(endpoint, concurrency=4)
     assert model.batch_size == 4
-    payload, _ = model.load_video(EvalSample("s", "q", video=str(tiny_video(tmp_path / "v.mp4"))), 2, "uniform", None)
+    payload, _ = model.load_video(EvalSample("s", "q", video=str(tiny_video(tmp_path / "v.mp4"))), FrameSampling(num_frames=2))
     replies = model.generate([request(payload, q) for q in questions])
     assert replies == [f"answer {i}" for i in range(12)]
     assert 1 < endpoint.max_in_flight <= 4, endpoint.max_in_flight
@@ -90,7 +90,7 @@ def test_replies_come_back_in_request_order_under_concurrency(endpoint: FakeEndp
 def test_assistant_prefix_is_continued_and_an_echo_is_stripped(endpoint: FakeEndpoint, tmp_path: Path):
     endpoint.answers.update({"plain": "B) two", "echoed": PREFIX + "C) three"})
     model = backend(endpoint)
-    payload, _ = model.load_video(EvalSample("s", "q", video=str(tiny_video(tmp_path / "v.mp4"))), 2, "uniform", None)
+    payload, _ = model.load_video(EvalSample("s", "q", video=str(tiny_video(tmp_path / "v.mp4"))), FrameSampling(num_frames=2))
     replies = model.generate([request(payload, "plain", PREFIX), request(payload, "echoed", PREFIX)])
     assert replies == ["B) two", "C) three"]
     for seen in endpoint.seen:
@@ -101,14 +101,14 @@ def test_assistant_prefix_is_continued_and_an_echo_is_stripped(endpoint: FakeEnd
 def test_video_mode_sends_the_whole_file_and_refuses_bounds(endpoint: FakeEndpoint, indexed_video: Path):
     endpoint.answers["q"] = "a video"
     model = backend(endpoint, video_as="video")
-    payload, timestamps = model.load_video(EvalSample("s", "q", video=str(indexed_video)), 4, "uniform", None)
+    payload, timestamps = model.load_video(EvalSample("s", "q", video=str(indexed_video)), FrameSampling(num_frames=4))
     assert len(timestamps) == 4 and np.all(np.diff(timestamps) > 0)
     assert model.generate([request(payload, "q")]) == ["a video"]
     (seen,) = endpoint.seen
     assert seen.image_sizes == [] and seen.video_bytes == [indexed_video.read_bytes()]
     bounded = EvalSample("b", "q", video=str(indexed_video), start=0.5, end=1.0)
     with pytest.raises(InvalidSamplingError, match="whole file"):
-        model.load_video(bounded, 4, "uniform", None)
+        model.load_video(bounded, FrameSampling(num_frames=4))
 
 
 def test_settings_are_validated_and_the_key_stays_private(monkeypatch: pytest.MonkeyPatch):

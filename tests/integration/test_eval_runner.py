@@ -197,9 +197,9 @@ def test_questions_about_one_video_decode_it_once(tmp_path):
     loads = []
 
     class Counting(OracleBackend):
-        def load_video(self, sample, num_frames, sampling, fps):
+        def load_video(self, sample, sampling):
             loads.append(sample.video)
-            return super().load_video(sample, num_frames, sampling, fps)
+            return super().load_video(sample, sampling)
 
     metrics = run_task(Counting(), load_task("videomme"), data, tmp_path / "out", frames=4)
     assert metrics["overall"]["scored"] == len(expected) == 5

@@ -52,7 +52,7 @@ def lm(model_dir: Path) -> Kangaroo:
     cls = lmms_models.get_model("kangaroo")
     model = cls.create_from_arg_string(f"pretrained={model_dir},max_frames_num={FRAMES}",
                                        {"batch_size": 1, "max_batch_size": None, "device": "cpu"})
-    assert isinstance(model, Kangaroo) and model.processor.num_frames == FRAMES
+    assert isinstance(model, Kangaroo) and model.processor.sampling.num_frames == FRAMES
     return model
 
 

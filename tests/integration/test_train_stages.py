@@ -1,7 +1,8 @@
 """A few steps of every tiny curriculum stage, chained as the curriculum chains them: the loss goes
 down in each, frozen modules stay frozen, the geometry changes between stages, and every run
 writes its metrics log, loss curve and final model. Also: gradient accumulation and gradient
-checkpointing compute the same step, LoRA trains and merges, and the `kangaroo train` command."""
+checkpointing compute the same step, LoRA trains and merges, the final model samples frames as its
+stage trained, and the `kangaroo train` command."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from kangaroo.synth.options import WorldOptions
 from kangaroo.training.metrics import read_metrics
 from kangaroo.training.recipe import Recipe, SynthSpec, load_recipe
 from kangaroo.training.trainer import run_curriculum, train
+from kangaroo.video import FrameSampling
+from kangaroo.video.sample import make_sample_video
 
 pytestmark = pytest.mark.integration
 
@@ -135,6 +138,31 @@ def test_lora_trains_adapters_and_merges(tmp_path: Path) -> None:
     recipe2 = _instruction(tmp_path, "lora2", "schedule.batch_size=4", "lora.r=4", "lora.target_modules=[q_proj]")
     final2 = load_final(train(recipe2, progress=False).run_dir)
     assert same(weights(final2, "language_model.model.layers.0.mlp."), weights(initial, "language_model.model.layers.0.mlp."))
+
+
+def test_the_final_model_samples_frames_as_its_stage_trained(tmp_path: Path) -> None:
+    # stage 5 (dynamic sampling: 8-32 frames, 32-80 above 16 s), one step from the random tiny model
+    recipe = load_recipe(TINY["stage5_long_video"], ["model.from_stage=null", "schedule.steps=1", "precision=fp32",
+                                                     "run.save_every=10"], output_dir=tmp_path / "stage5")
+    recipe.data.synth = [spec("mcq_direction", 1, 4.0)]
+    recipe.schedule.batch_size = 1
+    final = train(recipe, progress=False).final_dir
+    saved = json.loads((final / "processor_config.json").read_text(encoding="utf-8"))
+    assert FrameSampling.from_dict(saved["sampling"]) == recipe.data.frames
+    _, processor, _ = load_chat_model(final)
+    assert processor.sampling == recipe.data.frames
+
+    # a user loading the final model gets the training-time counts: 2 per second, the long rule above 16 s
+    short = make_sample_video(tmp_path / "short.mp4", duration=6.0, fps=8, size=(64, 64))
+    long = make_sample_video(tmp_path / "long.mp4", duration=20.0, fps=4, size=(64, 64))
+    assert [len(processor.load_video_frames(v)[1]) for v in (short, long)] == [12, 40]
+    ask = ["ask", str(long), "What happens?", "--model", str(final), "--max-new-tokens", "1", "--json"]
+    answered = CliRunner().invoke(app, ask)
+    assert answered.exit_code == 0, answered.output
+    assert json.loads(answered.stdout)["frames"] == 40
+    overridden = CliRunner().invoke(app, [*ask, "--frames", "4"])  # unless the user says otherwise
+    assert overridden.exit_code == 0, overridden.output
+    assert json.loads(overridden.stdout)["frames"] == 4
 
 
 def test_train_command_runs_and_resumes_a_curriculum(tmp_path: Path) -> None:

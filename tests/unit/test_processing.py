@@ -22,7 +22,7 @@ from kangaroo.model.layout import (
 )
 from kangaroo.model.tokenizer import CHAT_TOKENS, add_video_tokens, build_byte_tokenizer, llama3_chat_template
 from kangaroo.processing import CLIP_MEAN, CLIP_STD, KangarooProcessor
-from kangaroo.video import load_video, write_video
+from kangaroo.video import DynamicFrameRule, FrameSampling, load_video, write_video
 
 SMALL = VideoTokenLayout(image_size=56, patch_size=14)  # 4x4 patches -> 2x2 = 4 tokens per 2 frames
 CCAM = VideoTokenLayout(image_size=56, patch_size=14, projector_type="ccam", num_queries=12)
@@ -253,10 +253,10 @@ def colour_video(tmp_path_factory):
 
 
 def test_frames_are_normalised(processor, colour_video):
-    pixel_values, timestamps = processor.load_video_frames(colour_video, num_frames=4)
+    pixel_values, timestamps = processor.with_sampling(FrameSampling(num_frames=4)).load_video_frames(colour_video)
     assert pixel_values.shape == (4, 3, 56, 56) and pixel_values.dtype == torch.float32
     assert timestamps.dtype == torch.float32
-    clip = load_video(colour_video, num_frames=4, size=56)
+    clip = load_video(colour_video, FrameSampling(num_frames=4), size=56)
     np.testing.assert_allclose(timestamps.numpy(), clip.timestamps, atol=1e-6)
     # inside: (x / 255 - mean) / std of the decoded pixels
     mean, std = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), torch.tensor(CLIP_STD).view(1, 3, 1, 1)
@@ -288,27 +288,42 @@ def test_image_is_a_one_frame_video(processor, tmp_path):
 def test_paths_as_videos(processor, colour_video):
     messages = video_message("What colour?")
     inputs = processor.build_inputs(messages, [colour_video])
-    assert inputs["video_frame_counts"].tolist() == [processor.num_frames]
+    assert inputs["video_frame_counts"].tolist() == [processor.sampling.num_frames]
     assert torch.equal(inputs["pixel_values_videos"], processor.load_video_frames(colour_video)[0])
-    assert processor.token_count(messages, [processor.num_frames]) == inputs["input_ids"].shape[1]
+    assert processor.token_count(messages, [processor.sampling.num_frames]) == inputs["input_ids"].shape[1]
 
 
 def test_sampling_settings(tokenizer, colour_video):
-    processor = KangarooProcessor(tokenizer, SMALL, sampling="fps", fps=2.0)
+    processor = KangarooProcessor(tokenizer, SMALL, sampling=FrameSampling(sampling="fps", fps=2.0))
     pixel_values, timestamps = processor.load_video_frames(colour_video)
     assert pixel_values.shape[0] == 4  # 2 s at 2 frames per second
     np.testing.assert_allclose(timestamps.numpy(), [0.2, 0.7, 1.2, 1.7], atol=1e-6)
-    with pytest.raises(ValueError, match="num_frames is for uniform sampling"):
-        processor.load_video_frames(colour_video, num_frames=8)
+    with pytest.raises(ValueError, match="with_sampling"):
+        processor.load_video_frames(colour_video, sampling=FrameSampling(num_frames=8))
     with pytest.raises(ValueError, match="size"):
         processor.load_video_frames(colour_video, size=112)
-    first, second = processor.load_video_frames(colour_video, sampling="uniform", num_frames=2, start=1.0)[1]
+    two = processor.with_sampling(FrameSampling(num_frames=2))
+    first, second = two.load_video_frames(colour_video, start=1.0)[1]
     assert (float(first), float(second)) == pytest.approx((1.2, 1.7))
+
+
+def test_with_sampling_returns_a_copy(tokenizer, colour_video):
+    processor = KangarooProcessor(tokenizer, SMALL)
+    dynamic = FrameSampling(sampling="dynamic", rule=DynamicFrameRule(min_frames=6, max_frames=8))
+    other = processor.with_sampling(dynamic)
+    assert other is not processor and other.sampling == dynamic and other.tokenizer is processor.tokenizer
+    assert processor.sampling == FrameSampling(num_frames=16)  # unchanged
+    assert len(other.load_video_frames(colour_video)[1]) == 6  # 2 s: the rule's minimum
+    assert len(processor.load_video_frames(colour_video)[1]) == 16
+    with pytest.raises(AttributeError):
+        processor.sampling = dynamic  # type: ignore[misc]  (read-only: copies are made instead)
+    with pytest.raises(ValueError, match="FrameSampling"):
+        processor.with_sampling("uniform")  # type: ignore[arg-type]
 
 
 def test_crop_has_no_border(tokenizer, colour_video):
     processor = KangarooProcessor(tokenizer, SMALL, aspect="crop")
-    pixel_values, _ = processor.load_video_frames(colour_video, num_frames=2)
+    pixel_values, _ = processor.with_sampling(FrameSampling(num_frames=2)).load_video_frames(colour_video)
     assert pixel_values.shape == (2, 3, 56, 56)
     assert torch.count_nonzero(pixel_values[:, :, :14]) > 0
 
@@ -318,12 +333,13 @@ def test_crop_has_no_border(tokenizer, colour_video):
 
 def test_save_and_load(tokenizer, tmp_path, colour_video):
     processor = KangarooProcessor(
-        tokenizer, CCAM, num_frames=6, image_mean=(0.5, 0.5, 0.5), image_std=(0.25, 0.5, 1.0)
+        tokenizer, CCAM, sampling=FrameSampling(sampling="fps", fps=3.0, max_frames=6),
+        image_mean=(0.5, 0.5, 0.5), image_std=(0.25, 0.5, 1.0),
     )
     saved = processor.save_pretrained(tmp_path / "proc")
     assert (saved / "processor_config.json").is_file()
     loaded = KangarooProcessor.from_pretrained(saved)
-    assert loaded.to_dict() == processor.to_dict()
+    assert loaded.to_dict() == processor.to_dict() and loaded.sampling == processor.sampling
     assert loaded.layout == CCAM
     messages = [
         {"role": "system", "content": "简短回答。"},
@@ -333,7 +349,8 @@ def test_save_and_load(tokenizer, tmp_path, colour_video):
     first, second = processor.build_inputs(messages, [video]), loaded.build_inputs(messages, [video])
     assert torch.equal(first["input_ids"], second["input_ids"])
     torch.testing.assert_close(loaded.load_video_frames(colour_video)[0], video[0])
-    assert KangarooProcessor.from_pretrained(saved, num_frames=3).num_frames == 3
+    three = FrameSampling(num_frames=3)
+    assert KangarooProcessor.from_pretrained(saved, sampling=three).sampling == three
 
 
 def test_load_from_missing_directory(tmp_path):

@@ -10,14 +10,13 @@ from . import (
     train_commands,
     video_commands,
 )
-from .app import Aspect, Sampling, Seek, app
+from .app import Aspect, Seek, app
 from .model_commands import RANDOM_WEIGHTS_WARNING, Dtype
 
 __all__ = [
     "RANDOM_WEIGHTS_WARNING",
     "Aspect",
     "Dtype",
-    "Sampling",
     "Seek",
     "app",
     "curate_commands",

@@ -37,14 +37,6 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-class Sampling(enum.StrEnum):
-    """Frame sampling rules (`kangaroo.video.sampling.SAMPLING_NAMES`)."""
-
-    uniform = "uniform"
-    fps = "fps"
-    dynamic = "dynamic"
-
-
 class Aspect(enum.StrEnum):
     """Aspect policies when resizing (`kangaroo.video.transforms.ASPECT_POLICIES`)."""
 

@@ -187,7 +187,7 @@ def eval_command(
     try:
         for the_task, the_dir in zip(tasks, task_dirs, strict=True):
             for count in counts:
-                label = f"{the_task.name} ({count or the_task.frames} frames)"
+                label = f"{the_task.name} ({count or the_task.frames.most_frames} frames)"
                 with Progress(TextColumn(escape(label)), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                               TimeRemainingColumn(), console=err_console, transient=True, disable=not show) as bar:
                     job = bar.add_task(label, total=None)
@@ -236,7 +236,7 @@ def _print_task_list(names: list[str], load_task: Any) -> None:
         table.add_column(column, overflow="fold")
     for name in names:
         task = load_task(name)
-        table.add_row(name, task.title, str(task.frames), ", ".join(task.prompts), task.description)
+        table.add_row(name, task.title, task.frames.describe(), ", ".join(task.prompts), task.description)
     console.print(table)
 
 

@@ -41,7 +41,7 @@ ModelDirOption = Annotated[
 ]
 FramesOption = Annotated[
     int | None,
-    typer.Option("--frames", min=1, help="Sample N frames uniformly (default: the model's processor settings)."),
+    typer.Option("--frames", min=1, help="Sample N frames uniformly (default: the sampling the model was saved with, e.g. trained with)."),
 ]
 MaxNewTokensOption = Annotated[int, typer.Option("--max-new-tokens", min=1, help="Longest answer, in tokens.")]
 TemperatureOption = Annotated[
@@ -217,7 +217,9 @@ def _open_chat_model(
     with err_console.status("loading the model") if err_console.is_terminal else contextlib.nullcontext():
         model, processor, is_random = load_chat_model(model_dir, device=device)
     if frames is not None:
-        processor.sampling, processor.num_frames = "uniform", frames
+        from kangaroo.video import FrameSampling
+
+        processor = processor.with_sampling(FrameSampling(num_frames=frames))
     cache = FeatureCache(feature_cache) if feature_cache is not None else None
     if is_random:
         err_console.print(f"[yellow]warning: {RANDOM_WEIGHTS_WARNING}[/]", highlight=False)

@@ -33,11 +33,7 @@ def _print_warnings(warnings: list[str]) -> None:
 
 
 def _summary(recipe) -> str:
-    f = recipe.data.frames
-    frames = (f"{f.num_frames} frames" if f.sampling == "uniform"
-              else f"{f.min_frames}-{f.max_frames} frames by duration"
-              + (f", {f.long_min_frames}-{f.long_max_frames} above {f.long_min_duration:g} s"
-                 if f.long_min_duration is not None else ""))
+    frames = recipe.data.frames.describe()
     steps = f"{recipe.schedule.steps} steps" if recipe.schedule.steps is not None else f"{recipe.schedule.epochs:g} epoch{'s' if recipe.schedule.epochs != 1 else ''}"
     init = f"from {recipe.model.from_stage}" if recipe.model.from_stage else recipe.model.init
     trainable = recipe.trainable if isinstance(recipe.trainable, str) else "+".join(recipe.trainable)
@@ -71,13 +67,8 @@ def train_command(
     [bold]kangaroo train --validate recipes/8b/stage4_instruction.yaml data.mixture=mix.yaml[/] ·
     [bold]kangaroo train recipes/tiny/stage1_image_pretrain.yaml optim.lr=1e-3 schedule.steps=10[/]
     """
-    from kangaroo.training.recipe import (
-        RecipeError,
-        is_curriculum,
-        load_curriculum,
-        parse_recipe,
-        validate_recipe,
-    )
+    from kangaroo.training.preflight import validate_recipe
+    from kangaroo.training.recipe import RecipeError, is_curriculum, load_curriculum, parse_recipe
 
     overrides = list(overrides or [])
     stages: list[tuple[str, object]] = []

@@ -19,7 +19,6 @@ from .app import (
     FRAME_NAME_RE,
     MANIFEST_NAME,
     Aspect,
-    Sampling,
     Seek,
     _human_bytes,
     _user_errors,
@@ -29,7 +28,7 @@ from .app import (
 )
 
 if TYPE_CHECKING:
-    from kangaroo.video import VideoClip, VideoInfo
+    from kangaroo.video import FrameSampling, VideoClip, VideoInfo
 
 
 @app.command("probe")
@@ -72,8 +71,8 @@ def frames_command(
         ),
     ] = None,
     sampling: Annotated[
-        Sampling | None,
-        typer.Option(help="Sampling rule (default: fps when --fps is given, else uniform)."),
+        str | None,
+        typer.Option(help="Sampling rule: uniform, fps or dynamic (default: fps when --fps is given, else uniform)."),
     ] = None,
     fps: Annotated[float | None, typer.Option(help="Frames per second to sample (--sampling fps).")] = None,
     max_frames: Annotated[int | None, typer.Option(min=1, help="Upper bound on the frame count.")] = None,
@@ -102,21 +101,20 @@ def frames_command(
     [bold]kangaroo frames clip.mp4 --fps 1 --max-frames 64 --size 448 -o out/[/]
     """
     with _user_errors():
+        from kangaroo.video import FrameSampling
         from kangaroo.video.transforms import parse_size
 
-        chosen = sampling or (Sampling.fps if fps is not None else Sampling.uniform)
-        if chosen is not Sampling.uniform and num_frames is not None:
+        chosen = sampling or ("fps" if fps is not None else "uniform")
+        if chosen != "uniform" and num_frames is not None:
             raise ValueError(f"--num-frames applies to --sampling uniform, not {chosen}; use --max-frames")
-        if chosen is not Sampling.fps and fps is not None:
+        if chosen != "fps" and fps is not None:
             raise ValueError(f"--fps applies to --sampling fps, not {chosen}")
-        if chosen is Sampling.uniform and num_frames is None:
+        if chosen == "uniform" and num_frames is None:
             num_frames = DEFAULT_NUM_FRAMES
+        frame_sampling = FrameSampling(sampling=chosen, num_frames=num_frames, fps=fps,  # type: ignore[arg-type]
+                                       max_frames=max_frames)
         out_size = parse_size(size)
         args: dict[str, Any] = {
-            "num_frames": num_frames,
-            "sampling": str(chosen),
-            "fps": fps,
-            "max_frames": max_frames,
             "start": start,
             "end": end,
             "size": out_size,
@@ -124,8 +122,8 @@ def frames_command(
             "aspect": str(aspect),
             "source_fps": source_fps,
         }
-        clip = _load_with_progress(video, args)
-        manifest = _write_frames(clip, out, args)
+        clip = _load_with_progress(video, frame_sampling, args)
+        manifest = _write_frames(clip, out, frame_sampling, args)
         if as_json:
             typer.echo(json.dumps(manifest, indent=2))
         else:
@@ -147,16 +145,16 @@ def demo_command(
     clock should match the time written under its thumbnail.
     """
     with _user_errors():
-        from kangaroo.video import probe
+        from kangaroo.video import FrameSampling, probe
         from kangaroo.video.sample import make_sample_video
 
         video = make_sample_video(out / "sample.mp4")
         console.print(f"Made the sample video [bold]{escape(str(video))}[/]")
         _print_info(probe(video))
-        args: dict[str, Any] = {"num_frames": num_frames, "sampling": "uniform"}
+        sampling = FrameSampling(num_frames=num_frames)
         frames_dir = out / "frames"
-        clip = _load_with_progress(str(video), args)
-        _write_frames(clip, frames_dir, args)
+        clip = _load_with_progress(str(video), sampling, {})
+        _write_frames(clip, frames_dir, sampling, {})
         _print_written(clip, frames_dir)
         console.print(
             f"Open [bold]{escape(str(frames_dir / CONTACT_SHEET_NAME))}[/]: the clock burned into each frame "
@@ -164,8 +162,9 @@ def demo_command(
         )
 
 
-def _load_with_progress(source: str, args: dict[str, Any]) -> VideoClip:
-    """`load_video` with ``args`` (None values left to its defaults), showing a progress bar on stderr."""
+def _load_with_progress(source: str, sampling: FrameSampling, args: dict[str, Any]) -> VideoClip:
+    """`load_video` with ``sampling`` and ``args`` (None values left to its defaults), showing a
+    progress bar on stderr."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from kangaroo.video import load_video
@@ -182,7 +181,7 @@ def _load_with_progress(source: str, args: dict[str, Any]) -> VideoClip:
     ) as bar:
         task = bar.add_task("decoding", total=None)
         return load_video(
-            source, progress=lambda done, total: bar.update(task, completed=done, total=total), **kwargs
+            source, sampling, progress=lambda done, total: bar.update(task, completed=done, total=total), **kwargs
         )
 
 
@@ -194,8 +193,9 @@ def _frame_file_names(timestamps: Sequence[float]) -> list[str]:
     return [f"frame_{i:0{index_width}d}_t{t:0{time_width}.3f}s.jpg" for i, t in enumerate(timestamps)]
 
 
-def _write_frames(clip: VideoClip, out: Path, args: dict[str, Any]) -> dict[str, Any]:
-    """Write the clip's JPEGs, contact sheet and manifest (last, atomically) to ``out``; return the manifest.
+def _write_frames(clip: VideoClip, out: Path, sampling: FrameSampling, args: dict[str, Any]) -> dict[str, Any]:
+    """Write the clip's JPEGs, contact sheet and manifest (last, atomically) to ``out``; return the
+    manifest (its ``sampling`` holds ``sampling`` and the other ``load_video`` arguments).
 
     Frame files listed by an earlier manifest in ``out`` that this run does not rewrite are removed.
     """
@@ -219,7 +219,7 @@ def _write_frames(clip: VideoClip, out: Path, args: dict[str, Any]) -> dict[str,
         "output_size": [int(clip.frames.shape[2]), int(clip.frames.shape[1])],
         "start": clip.start,
         "end": clip.end,
-        "sampling": args,
+        "sampling": {**sampling.to_dict(), **args},
         "timestamps": [float(t) for t in clip.timestamps],
         "target_times": [float(t) for t in clip.target_times],
         "files": names,

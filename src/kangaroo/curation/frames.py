@@ -20,10 +20,11 @@ def clip_frames(record: Record, num_frames: int, size: int | tuple[int, int] | N
     size:  e.g. ``128`` or ``(640, 360)``; None keeps the video's size.
     Raises `kangaroo.video.VideoError` when the video cannot be read.
     """
-    from kangaroo.video import load_video
+    from kangaroo.video import FrameSampling, load_video
 
     start, end = clip_bounds(record)
-    kwargs = {"num_frames": num_frames, "start": start, "end": end, "size": size, "aspect": aspect, **load_kwargs}
+    kwargs = {"sampling": FrameSampling(num_frames=num_frames), "start": start, "end": end, "size": size,
+              "aspect": aspect, **load_kwargs}
     clip = load_video(record["video"], seek="keyframe" if seek == "auto" else seek, **kwargs)
     times = np.asarray(clip.timestamps)
     if seek == "auto" and (not _inside(times, start, end, clip.duration) or len(set(times.tolist())) < len(times)):

@@ -17,7 +17,8 @@ Each step's mapping gives the step's name and its constructor's keyword argument
 stage (clips are cut first, video filters next, then category balance, captioning, and filters
 on the captions), and within a stage by cost (`steps.base` COST_*), so that a clip dropped by a
 cheap filter is never OCR'd or captioned. Steps are built from this plain data in each worker
-process (nothing is pickled but dicts).
+process (nothing is pickled but dicts). The file is read with `kangaroo.config` and every step is
+built once while parsing, so one `PipelineError` names the file and every bad key and step.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import yaml
+from kangaroo.config import ConfigError, build, read_yaml
 
 # step name -> (module under kangaroo.curation.steps, class, stage); stages run in this order
 STEP_TYPES: dict[str, tuple[str, str, int]] = {
@@ -40,12 +41,45 @@ STEP_TYPES: dict[str, tuple[str, str, int]] = {
     "captioning": ("captioning", "CaptioningStep", 3),
     "caption_refinement": ("caption_refinement", "CaptionRepetitionFilter", 4),
 }
-CATEGORY_SOURCES = ("folder", "meta", "none")
-ORDERS = ("cost", "written")
 
 
-class PipelineError(ValueError):
-    """A pipeline file is malformed (the message names the file and the problem)."""
+class PipelineError(ConfigError):
+    """A pipeline file is malformed (the message names the file, and each bad key and step)."""
+
+
+@dataclass(frozen=True)
+class InputSection:
+    """Where the source videos' categories come from."""
+
+    category_from: Literal["folder", "meta", "none"] = "folder"  # the video's folder | record meta | none
+
+
+@dataclass(frozen=True)
+class RunSection:
+    """How the run is cut into shards and when it gives up."""
+
+    shard_size: int = 8  # source videos per shard
+    error_budget: float = 0.1  # the run stops when more than this share of videos is undecodable
+    order: Literal["cost", "written"] = "cost"  # cost: cheap steps first within each stage; written: as listed
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.shard_size < 1:
+            problems.append(f"shard_size: must be >= 1, got {self.shard_size}")
+        if not 0 <= self.error_budget <= 1:
+            problems.append(f"error_budget: must be a fraction between 0 and 1, got {self.error_budget}")
+        if problems:
+            raise PipelineError(problems)
+
+
+@dataclass(frozen=True)
+class PipelineFile:
+    """A pipeline YAML file as written (`parse_pipeline` turns it into a `Pipeline`)."""
+
+    steps: list[dict[str, Any]]  # {step: NAME, **its keyword arguments}
+    name: str | None = None  # default: the file's name
+    input: InputSection = InputSection()
+    run: RunSection = RunSection()
 
 
 @dataclass(frozen=True)
@@ -80,69 +114,49 @@ class Pipeline:
 
 def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
     """Read and check a pipeline YAML file. Raises `PipelineError`."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: no such pipeline file") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise PipelineError(f"{path}: cannot read the pipeline ({exc})") from None
+    raw = read_yaml(path, error=PipelineError, what="pipeline file")
     return parse_pipeline(raw, str(path))
 
 
 def parse_pipeline(raw: Any, source: str = "<pipeline>") -> Pipeline:
-    """Check a pipeline mapping and put its steps in run order. Raises `PipelineError`."""
+    """Check a pipeline mapping, build each step once, and put the steps in run order.
+    Raises `PipelineError` listing every problem."""
     if not isinstance(raw, dict):
-        raise PipelineError(f"{source}: a pipeline is a mapping with 'steps'")
-    unknown = sorted(set(raw) - {"name", "input", "steps", "run"})
-    if unknown:
-        raise PipelineError(f"{source}: unknown keys {unknown}; allowed: input, name, run, steps")
-    steps_raw = raw.get("steps")
-    if not isinstance(steps_raw, list) or not steps_raw:
-        raise PipelineError(f"{source}: 'steps' must be a non-empty list")
-    specs = [_step_spec(item, f"{source}: steps[{i}]") for i, item in enumerate(steps_raw)]
+        raise PipelineError("a pipeline is a mapping with 'steps'", source)
+    errors: list[str] = []
+    written = build(PipelineFile, raw, errors)
+    if written is None:
+        raise PipelineError(errors, source)
+    if not written.steps:
+        errors.append("steps: needs at least one step")
+    specs = [spec for i, item in enumerate(written.steps) if (spec := _step_spec(item, f"steps[{i}]", errors))]
     names = [s.step for s in specs]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise PipelineError(f"{source}: steps {duplicated} appear twice")
-    run = raw.get("run") or {}
-    inputs = raw.get("input") or {}
-    if not isinstance(run, dict) or not isinstance(inputs, dict):
-        raise PipelineError(f"{source}: 'run' and 'input' must be mappings")
-    order = run.get("order", "cost")
-    if order not in ORDERS:
-        raise PipelineError(f"{source}: run.order must be one of {ORDERS}")
-    if order == "cost":
+    errors += [f"steps: {n!r} appears twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    if written.run.order == "cost":
         specs.sort(key=lambda s: (s.stage, _cost(s)))
     elif [s.stage for s in specs] != sorted(s.stage for s in specs):
-        raise PipelineError(f"{source}: with order: written, steps must follow the stages "
-                            "scene_cut < video filters < category_balance < captioning < caption_refinement")
-    category_from = inputs.get("category_from", "folder")
-    if category_from not in CATEGORY_SOURCES:
-        raise PipelineError(f"{source}: input.category_from must be one of {CATEGORY_SOURCES}")
-    shard_size, budget = run.get("shard_size", 8), run.get("error_budget", 0.1)
-    if not isinstance(shard_size, int) or shard_size < 1:
-        raise PipelineError(f"{source}: run.shard_size must be an integer >= 1")
-    if not isinstance(budget, int | float) or not 0 <= budget <= 1:
-        raise PipelineError(f"{source}: run.error_budget must be a fraction between 0 and 1")
-    pipeline = Pipeline(str(raw.get("name", Path(source).stem)), tuple(specs), category_from, shard_size,
-                        float(budget), source)
-    for spec in pipeline.steps:  # fail now, not in a worker: every step must build
+        errors.append("run.order: with order: written, steps must follow the stages "
+                      "scene_cut < video filters < category_balance < captioning < caption_refinement")
+    for spec in specs:  # fail now, not in a worker: every step must build
         try:
             build_step(spec)
         except (TypeError, ValueError) as exc:
-            raise PipelineError(f"{source}: step {spec.step}: {exc}") from None
-    return pipeline
+            errors.append(f"step {spec.step}: {exc}")
+    if errors:
+        raise PipelineError(errors, source)
+    return Pipeline(written.name or Path(source).stem, tuple(specs), written.input.category_from,
+                    written.run.shard_size, written.run.error_budget, source)
 
 
-def _step_spec(item: Any, where: str) -> StepSpec:
-    if not isinstance(item, dict) or "step" not in item:
-        raise PipelineError(f"{where}: a step is a mapping with 'step: NAME' and its options")
-    options = {k: v for k, v in item.items() if k != "step"}
-    name = item["step"]
-    if name not in STEP_TYPES:
-        raise PipelineError(f"{where}: unknown step {name!r}; known steps: {', '.join(STEP_TYPES)}")
-    return StepSpec(name, options)
+def _step_spec(item: dict[str, Any], where: str, errors: list[str]) -> StepSpec | None:
+    name = item.get("step")
+    if name is None:
+        errors.append(f"{where}: a step is a mapping with 'step: NAME' and its options")
+    elif name not in STEP_TYPES:
+        errors.append(f"{where}: unknown step {name!r}; known steps: {', '.join(STEP_TYPES)}")
+    else:
+        return StepSpec(name, {k: v for k, v in item.items() if k != "step"})
+    return None
 
 
 def _cost(spec: StepSpec) -> int:

@@ -155,13 +155,13 @@ def _thumbnail_sheet(rows: list[dict[str, Any]], path: Path) -> Path:
     import numpy as np
     from PIL import Image
 
-    from kangaroo.video import VideoError, load_video
+    from kangaroo.video import FrameSampling, VideoError, load_video
 
     thumbs = []
     for row in rows:
         record = row["record"]
         try:
-            clip = load_video(record["video"], num_frames=1, start=record.get("start"), end=record.get("end"),
+            clip = load_video(record["video"], FrameSampling(num_frames=1), start=record.get("start"), end=record.get("end"),
                               size=(THUMB_WIDTH, THUMB_WIDTH * 9 // 16), seek="keyframe", aspect="pad")
         except (VideoError, KeyError, TypeError):
             continue

@@ -11,7 +11,8 @@ as aliases of ``path`` and ``sampling``)::
 
 ``load_mixture(yaml_path, seed)`` returns the records, dataset after dataset (each in file
 order), with their video and subtitle paths joined to their dataset's root so that they can be
-opened without it. The same YAML, files and seed give the same list.
+opened without it. The same YAML, files and seed give the same list. The file is read with
+`kangaroo.config`: one `MixtureError` names the file and every bad dataset and key.
 """
 
 from __future__ import annotations
@@ -25,17 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from kangaroo.config import ConfigError, from_dict, read_yaml
 
 from .records import Record, read_records
 
-STRATEGIES = ("all", "first", "end", "random")
-DATASET_KEYS = {"path", "json_path", "root", "sampling", "sampling_strategy", "weight", "name"}
+ALIASES = {"json_path": "path", "sampling_strategy": "sampling"}  # LLaVA-NeXT's names
 _SAMPLING_RE = re.compile(r"^(first|end|random):(\d+(?:\.\d+)?)(%?)$")
 
 
-class MixtureError(ValueError):
-    """A mixture YAML that cannot be used (names the file, the dataset and the cause)."""
+class MixtureError(ConfigError):
+    """A mixture YAML that cannot be used (names the file, and each bad dataset and key)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,44 @@ def parse_sampling(text: object) -> Sampling:
 
 
 @dataclass(frozen=True)
+class DatasetEntry:
+    """One entry of ``datasets`` as written (``json_path`` and ``sampling_strategy`` are read as
+    ``path`` and ``sampling``)."""
+
+    path: str  # the records file, relative to the YAML file's folder
+    root: str | None = None  # where its video paths point (default: the records file's folder)
+    sampling: str = "all"  # all | first:N | end:N | random:N, N a count or a percentage
+    weight: float = 1.0  # 2 = every sampled record twice, 0.5 = a random half
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.path:
+            problems.append("'path' must name the records file")
+        if self.root is not None and not self.root:
+            problems.append("'root' must be a folder path")
+        try:
+            parse_sampling(self.sampling)
+        except MixtureError as exc:
+            problems += exc.errors
+        if not math.isfinite(self.weight) or self.weight < 0:
+            problems.append(f"'weight' must be a number >= 0, got {self.weight!r}")
+        if problems:
+            raise MixtureError(problems)
+
+
+@dataclass(frozen=True)
+class MixtureFile:
+    """A mixture YAML file as written."""
+
+    datasets: list[DatasetEntry]
+
+    def __post_init__(self) -> None:
+        if not self.datasets:
+            raise MixtureError(["needs a non-empty 'datasets' list"])
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """One entry of ``datasets``: paths resolved against the YAML file's folder."""
 
@@ -100,45 +138,24 @@ class DatasetSpec:
 
 
 def read_mixture(yaml_path: str | os.PathLike[str]) -> list[DatasetSpec]:
-    """Parse and check a mixture YAML (files are not read). Raises `MixtureError` or `OSError`."""
+    """Parse and check a mixture YAML (files are not read). Raises `MixtureError`."""
     yaml_path = Path(yaml_path)
-    try:
-        data = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise MixtureError(f"{yaml_path}: not valid YAML: {exc}") from None
-    if not isinstance(data, Mapping) or not isinstance(data.get("datasets"), list) or not data["datasets"]:
-        raise MixtureError(f"{yaml_path}: needs a non-empty 'datasets' list")
-    extra = [key for key in data if key != "datasets"]
-    if extra:
-        raise MixtureError(f"{yaml_path}: unknown key(s) {', '.join(map(repr, extra))}; only 'datasets'")
+    data = read_yaml(yaml_path, error=MixtureError, what="mixture file")
+    if not isinstance(data, Mapping) or not isinstance(data.get("datasets"), list):
+        raise MixtureError("needs a non-empty 'datasets' list", yaml_path)
+    data = {**data, "datasets": [_unaliased(entry) for entry in data["datasets"]]}
+    mixture = from_dict(MixtureFile, data, source=yaml_path, error=MixtureError)
     base = yaml_path.parent
-    return [_dataset(entry, i, base, yaml_path) for i, entry in enumerate(data["datasets"])]
+    return [DatasetSpec(path=base / entry.path, root=base / entry.root if entry.root is not None else
+                        (base / entry.path).parent, sampling=parse_sampling(entry.sampling), weight=entry.weight,
+                        name=entry.name) for entry in mixture.datasets]
 
 
-def _dataset(entry: Any, index: int, base: Path, yaml_path: Path) -> DatasetSpec:
-    where = f"{yaml_path}: datasets[{index}]"
+def _unaliased(entry: Any) -> Any:
+    """``entry`` with LLaVA-NeXT's key names replaced by ours (unless both are given)."""
     if not isinstance(entry, Mapping):
-        raise MixtureError(f"{where} must be a mapping with 'path' and 'sampling'")
-    unknown = [key for key in entry if key not in DATASET_KEYS]
-    if unknown:
-        raise MixtureError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; use {', '.join(sorted(DATASET_KEYS))}")
-    raw_path = entry.get("path", entry.get("json_path"))
-    if not isinstance(raw_path, str) or not raw_path:
-        raise MixtureError(f"{where}: needs 'path' (the records file)")
-    path = base / raw_path
-    raw_root = entry.get("root")
-    if raw_root is not None and (not isinstance(raw_root, str) or not raw_root):
-        raise MixtureError(f"{where}: 'root' must be a folder path")
-    root = base / raw_root if raw_root is not None else path.parent
-    try:
-        sampling = parse_sampling(entry.get("sampling", entry.get("sampling_strategy", "all")))
-    except MixtureError as exc:
-        raise MixtureError(f"{where}: {exc}") from None
-    weight = entry.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
-        raise MixtureError(f"{where}: 'weight' must be a number >= 0, got {weight!r}")
-    name = entry.get("name")
-    return DatasetSpec(path=path, root=root, sampling=sampling, weight=float(weight), name=None if name is None else str(name))
+        return entry
+    return {ALIASES[k] if k in ALIASES and ALIASES[k] not in entry else k: v for k, v in entry.items()}
 
 
 def _weighted(records: list[Record], weight: float, rng: random.Random) -> list[Record]:

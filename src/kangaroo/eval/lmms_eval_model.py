@@ -37,7 +37,8 @@ class Kangaroo(lmms):
     """A saved kangaroo checkpoint under lmms-eval.
 
     pretrained:     the model directory (written by ``save_pretrained`` with its processor).
-    max_frames_num: frames sampled per video (uniform sampling); default: the processor's setting.
+    max_frames_num: frames per video: the count of uniform sampling, the cap of fps / dynamic
+                    sampling (`FrameSampling.with_frames`); default: the sampling the model was saved with.
     device:         ``cuda``, ``cuda:1``, ``cpu``...; default ``cuda:$LOCAL_RANK`` when CUDA is
                     available, else ``cpu``. Under ``accelerate launch``/``torchrun`` each process
                     takes the GPU of its local rank and answers its own share of the requests.
@@ -70,7 +71,7 @@ class Kangaroo(lmms):
         if is_random:
             logger.warning("%s holds random weights: its answers are noise", pretrained)
         if max_frames_num is not None:
-            _set_frame_count(processor, int(max_frames_num))
+            processor = _with_frame_count(processor, int(max_frames_num))
         self.model, self.processor = model, processor
         self.batch_size_per_gpu = int(batch_size or 1)
         self._warned_sampling = False
@@ -239,15 +240,11 @@ def _torch_dtype(name: str | None) -> Any:
     return None if name == "auto" else getattr(torch, name)
 
 
-def _set_frame_count(processor: Any, frames: int) -> None:
-    """Sample ``frames`` frames per video (uniform sampling, the processor's default)."""
+def _with_frame_count(processor: Any, frames: int) -> Any:
+    """A copy of ``processor`` sampling ``frames`` frames per video (`FrameSampling.with_frames`)."""
     if frames < 1:
         raise ValueError(f"max_frames_num must be >= 1, got {frames}")
-    if processor.sampling != "uniform":
-        raise ValueError(f"max_frames_num sets uniform sampling's frame count; this model samples "
-                         f"{processor.sampling!r}")
-    processor.layout.num_groups(frames)  # validates against the model's layout
-    processor.num_frames = frames
+    return processor.with_sampling(processor.sampling.with_frames(frames))
 
 
 def _register_legacy(cls: type) -> type:

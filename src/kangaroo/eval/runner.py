@@ -3,6 +3,7 @@
 Layout under ``out_dir``::
 
     <task>/frames_<N>/manifest.json          model, task, prompt, sampling, extraction, versions
+                                             (N: the most frames a clip gets, FrameSampling.most_frames)
     <task>/frames_<N>/predictions.jsonl      one result per sample (``.shard-I-of-K`` when sharded)
     <task>/frames_<N>/metrics.json           aggregated, once every shard is complete
 
@@ -22,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kangaroo.io import atomic_write_json, flush_to_disk
 
@@ -32,6 +33,9 @@ from .prompting import render_prompt
 from .samples import EvalSample
 from .scoring import aggregate, score_reply
 from .task import TaskConfig
+
+if TYPE_CHECKING:
+    from kangaroo.video.sampling import FrameSampling
 
 ProgressCallback = Callable[[int, int], None]
 EXTRACTION_RULES = {
@@ -75,8 +79,15 @@ class TaskRun:
 
     task: TaskConfig
     folder: Path
-    frames: int
+    sampling: FrameSampling  # the task's, with --frames applied
     prompt_name: str
+
+    @property
+    def frames(self) -> int:
+        """The most frames a clip gets (the ``N`` of ``frames_<N>``)."""
+        frames = self.sampling.most_frames
+        assert frames is not None  # a TaskConfig's frames are bounded, and with_frames keeps them so
+        return frames
 
     @property
     def metrics_path(self) -> Path:
@@ -102,21 +113,21 @@ def run_task(
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any] | None:
     """Evaluate ``backend`` on ``task``; returns the merged metrics, or None while other shards
-    are unfinished. Raises `BenchmarkDataError` for unreadable annotations and
-    `EvalSettingsError` when ``out_dir`` holds results made with other settings."""
+    are unfinished. ``frames`` replaces the task's frame count (`FrameSampling.with_frames`: the
+    count of uniform sampling, the cap of fps and dynamic sampling). Raises `BenchmarkDataError`
+    for unreadable annotations and `EvalSettingsError` when ``out_dir`` holds results made with
+    other settings."""
     shard = shard or Shard()
-    frames = int(frames or task.frames)
-    if frames < 1:
-        raise ValueError(f"frames must be >= 1, got {frames}")
+    sampling = task.frames if frames is None else task.frames.with_frames(int(frames))
     prompt_name = prompt or task.prompt
     prompt_spec = task.prompt_variant(prompt_name)
-    run = TaskRun(task, Path(out_dir) / task.name / f"frames_{frames}", frames, prompt_name)
+    run = TaskRun(task, Path(out_dir) / task.name / f"frames_{sampling.most_frames}", sampling, prompt_name)
     samples = _select(read_samples(task.format, data_dir, task.data, task.subtitles), limit)
     manifest = _manifest(backend, run, data_dir, limit, len(samples), shard.count)
     _claim_folder(run, manifest)
 
     mine = samples[shard.index :: shard.count]
-    loader = _RecentVideos(backend, frames, task.sampling, task.fps)
+    loader = _RecentVideos(backend, sampling)
     path = run.predictions_path(shard)
     finished = _finished_results(path)
     pending = [s for s in mine if s.id not in finished]
@@ -126,7 +137,7 @@ def run_task(
     run.done_marker(shard).unlink(missing_ok=True)
     with path.open("a", encoding="utf-8", newline="\n") as out:
         for batch in _batches(pending, backend.batch_size):
-            for result in _run_batch(backend, loader, task, prompt_spec, frames, batch):
+            for result in _run_batch(backend, loader, task, prompt_spec, run.frames, batch):
                 out.write(json.dumps(result, ensure_ascii=False) + "\n")
             flush_to_disk(out)
             done += len(batch)
@@ -153,8 +164,8 @@ class _RecentVideos:
     """``backend.load_video`` with the last few clips kept: benchmarks ask several questions about
     one video in a row (Video-MME: 3), which then decode once."""
 
-    def __init__(self, backend: Backend, frames: int, sampling: str, fps: float | None, keep: int = 8) -> None:
-        self.backend, self.frames, self.sampling, self.fps, self.keep = backend, frames, sampling, fps, keep
+    def __init__(self, backend: Backend, sampling: FrameSampling, keep: int = 8) -> None:
+        self.backend, self.sampling, self.keep = backend, sampling, keep
         self._recent: OrderedDict[tuple[Any, ...], tuple[Any, Any]] = OrderedDict()
 
     def load(self, sample: EvalSample) -> tuple[Any, Any]:
@@ -162,7 +173,7 @@ class _RecentVideos:
         if key in self._recent:
             self._recent.move_to_end(key)
             return self._recent[key]
-        loaded = self.backend.load_video(sample, self.frames, self.sampling, self.fps)
+        loaded = self.backend.load_video(sample, self.sampling)
         self._recent[key] = loaded
         if len(self._recent) > self.keep:
             self._recent.popitem(last=False)
@@ -276,7 +287,7 @@ def _manifest(backend: Backend, run: TaskRun, data_dir: Any, limit: int | None, 
         "task": {"name": task.name, "title": task.title, "format": task.format, "file": str(source),
                  "file_sha256": hashlib.sha256(source.read_bytes()).hexdigest() if source.is_file() else None,
                  "data_dir": os.fspath(Path(data_dir).expanduser().resolve()), "data": task.data},
-        "frames": run.frames, "sampling": task.sampling, "fps": task.fps,
+        "frames": run.frames, "sampling": run.sampling.to_dict(),
         "prompt": {"name": run.prompt_name, **vars(task.prompt_variant(run.prompt_name))},
         "generation": {"decoding": "greedy", "max_new_tokens": task.max_new_tokens},
         "extraction": EXTRACTION_RULES[task.scoring], "limit": limit, "samples": count, "shards": shards,
@@ -285,7 +296,7 @@ def _manifest(backend: Backend, run: TaskRun, data_dir: Any, limit: int | None, 
     }
 
 
-_SETTINGS = ("model", "task", "frames", "sampling", "fps", "prompt", "generation", "limit", "shards")
+_SETTINGS = ("model", "task", "frames", "sampling", "prompt", "generation", "limit", "shards")
 
 
 def _claim_folder(run: TaskRun, manifest: dict[str, Any]) -> None:

@@ -1,32 +1,36 @@
 """Declarative evaluation tasks: one YAML file per benchmark (``kangaroo/eval/tasks/*.yaml``).
 
 A task says where the data lives and in which format (the ``format`` names a reader in
-`kangaroo.eval.formats`), how frames are sampled, the prompt (several named variants where the
+`kangaroo.eval.formats`), how frames are sampled (``frames``: a `kangaroo.video.FrameSampling`
+mapping such as ``{sampling: uniform, num_frames: 16}``), the prompt (several named variants where the
 official script, lmms-eval and Video-CCAM disagree; ``prompt`` picks the default), how replies
 are scored and how results aggregate. No model-specific branches live anywhere in the harness.
 
 A YAML file may start from another with ``base: other_task`` and override any key (nested
-mappings merge). `load_task` accepts a built-in name (``mvbench``) or a path to a YAML file.
+mappings merge). `load_task` accepts a built-in name (``mvbench``) or a path to a YAML file; the
+file is read with `kangaroo.config`, so one `TaskConfigError` names the file and every bad key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import yaml
+from kangaroo.config import INTERNAL, ConfigError, from_dict, read_yaml
+from kangaroo.video.sampling import DEFAULT_SAMPLING, FrameSampling
 
-SCORINGS = ("choice", "seconds")
-AVERAGES = ("micro", "macro")
-SAMPLINGS = ("uniform", "fps", "dynamic")
+Scoring = Literal["choice", "seconds"]
+Average = Literal["micro", "macro"]
 PROMPT_FIELDS = ("question", "options", "subtitles", "letters", "duration")
 
 
-class TaskConfigError(ValueError):
-    """A task name is unknown, or a task YAML file is malformed (the message says where)."""
+class TaskConfigError(ConfigError):
+    """A task name is unknown, or a task YAML file is malformed (the message names the file and
+    every bad key)."""
 
 
 @dataclass(frozen=True)
@@ -49,29 +53,57 @@ class Prompt:
     assistant_prefix: str = ""
     no_subtitles: str = "No subtitles available"
 
+    def __post_init__(self) -> None:
+        problems = []
+        for name, fields in (("user", PROMPT_FIELDS), ("system", PROMPT_FIELDS), ("option", ("letter", "text"))):
+            template = getattr(self, name)
+            try:
+                template.format_map({f: "" for f in fields})
+            except (KeyError, ValueError, IndexError) as exc:
+                problems.append(f"{name}: bad template {template!r} ({exc!r}); fields: {list(fields)}")
+        if problems:
+            raise TaskConfigError(problems)
+
 
 @dataclass(frozen=True)
 class TaskConfig:
     """One benchmark (or one variant of it), as read from its YAML file."""
 
     name: str
-    title: str  # the column heading in the results tables
     format: str  # the reader in kangaroo.eval.formats
-    prompts: dict[str, Prompt]
-    prompt: str  # the default variant
+    prompts: dict[str, Prompt]  # named prompt variants
+    title: str = ""  # the column heading in the results tables (default: the name)
+    prompt: str = ""  # the default variant (default: the first)
     data: dict[str, Any] = field(default_factory=dict)  # reader options (paths under --data-dir)
-    frames: int = 16
-    sampling: str = "uniform"
-    fps: float | None = None
+    frames: FrameSampling = DEFAULT_SAMPLING  # how frames are sampled (--frames N: the count or the cap)
     subtitles: bool = False  # load the videos' subtitles for {subtitles}
-    scoring: str = "choice"
-    average: str = "micro"  # micro: correct / all; macro: mean over the values of `average_over`
+    scoring: Scoring = "choice"
+    average: Average = "micro"  # micro: correct / all; macro: mean over the values of `average_over`
     average_over: str | None = None
     report_groups: tuple[str, ...] = ()
     max_new_tokens: int = 32
     submission: bool = False  # also write {id: option index} for an answer server (EgoSchema)
     description: str = ""
-    source: str = ""  # the YAML file
+    source: str = field(default="", metadata=INTERNAL)  # the YAML file
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.prompts:
+            problems.append("prompts: needs at least one prompt variant")
+        elif self.prompt and self.prompt not in self.prompts:
+            problems.append(f"prompt: default prompt {self.prompt!r} is not among {sorted(self.prompts)}")
+        if self.average == "macro" and not self.average_over:
+            problems.append("average: macro needs average_over")
+        if self.frames.most_frames is None:
+            problems.append(f"frames: {self.frames.describe()} has no frame budget; give num_frames "
+                            "(uniform) or max_frames")
+        if self.max_new_tokens < 1:
+            problems.append(f"max_new_tokens: must be >= 1, got {self.max_new_tokens}")
+        if problems:
+            raise TaskConfigError(problems)
+        object.__setattr__(self, "title", self.title or self.name)
+        object.__setattr__(self, "prompt", self.prompt or next(iter(self.prompts)))
+        object.__setattr__(self, "description", self.description.strip())
 
     def prompt_variant(self, name: str | None = None) -> Prompt:
         """The named prompt (default: the task's default). Raises TaskConfigError for an unknown name."""
@@ -90,7 +122,8 @@ def builtin_tasks() -> list[str]:
 def load_task(name_or_path: str | os.PathLike[str]) -> TaskConfig:
     """A built-in task by name, or a task YAML file. Raises `TaskConfigError`."""
     raw, source = _read_with_bases(os.fspath(name_or_path), seen=())
-    return _parse(raw, source)
+    task = from_dict(TaskConfig, raw, source=source, error=TaskConfigError)
+    return dataclasses.replace(task, source=source)
 
 
 def _locate(name: str) -> Path:
@@ -109,12 +142,9 @@ def _read_with_bases(name: str, seen: tuple[str, ...]) -> tuple[dict[str, Any], 
     path = _locate(name)
     if str(path) in seen:
         raise TaskConfigError(f"{path}: 'base' chain loops: {' -> '.join(seen)}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise TaskConfigError(f"{path}: cannot read the task ({exc})") from None
+    raw = read_yaml(path, error=TaskConfigError, what="task file")
     if not isinstance(raw, dict):
-        raise TaskConfigError(f"{path}: a task file must be a mapping")
+        raise TaskConfigError("a task file must be a mapping", path)
     base = raw.pop("base", None)
     if base is None:
         return raw, str(path)
@@ -131,61 +161,3 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
-
-_TASK_KEYS = {"name", "title", "format", "prompts", "prompt", "data", "frames", "sampling", "fps", "subtitles",
-              "scoring", "average", "average_over", "report_groups", "max_new_tokens", "submission", "description"}
-_PROMPT_KEYS = {"user", "system", "option", "assistant_prefix", "no_subtitles"}
-
-
-def _parse(raw: dict[str, Any], source: str) -> TaskConfig:
-    where = source
-    unknown = sorted(set(raw) - _TASK_KEYS)
-    if unknown:
-        raise TaskConfigError(f"{where}: unknown keys {unknown}; allowed: {sorted(_TASK_KEYS)}")
-    for key in ("name", "format", "prompts"):
-        if key not in raw:
-            raise TaskConfigError(f"{where}: missing {key!r}")
-    prompts_raw = raw["prompts"]
-    if not isinstance(prompts_raw, dict) or not prompts_raw:
-        raise TaskConfigError(f"{where}: 'prompts' must map variant names to prompts")
-    prompts = {str(name): _parse_prompt(spec, f"{where}: prompts.{name}") for name, spec in prompts_raw.items()}
-    default = str(raw.get("prompt", next(iter(prompts))))
-    if default not in prompts:
-        raise TaskConfigError(f"{where}: default prompt {default!r} is not among {sorted(prompts)}")
-    checks = [
-        (raw.get("scoring", "choice") in SCORINGS, f"scoring must be one of {SCORINGS}"),
-        (raw.get("average", "micro") in AVERAGES, f"average must be one of {AVERAGES}"),
-        (raw.get("sampling", "uniform") in SAMPLINGS, f"sampling must be one of {SAMPLINGS}"),
-        (isinstance(raw.get("frames", 16), int) and raw.get("frames", 16) >= 1, "frames must be an integer >= 1"),
-        (raw.get("average", "micro") == "micro" or raw.get("average_over"), "average: macro needs average_over"),
-        (isinstance(raw.get("data", {}), dict), "data must be a mapping"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise TaskConfigError(f"{where}: {message}")
-    return TaskConfig(
-        name=str(raw["name"]), title=str(raw.get("title", raw["name"])), format=str(raw["format"]),
-        prompts=prompts, prompt=default, data=dict(raw.get("data", {})), frames=int(raw.get("frames", 16)),
-        sampling=str(raw.get("sampling", "uniform")), fps=raw.get("fps"), subtitles=bool(raw.get("subtitles", False)),
-        scoring=str(raw.get("scoring", "choice")), average=str(raw.get("average", "micro")),
-        average_over=raw.get("average_over"), report_groups=tuple(raw.get("report_groups", ())),
-        max_new_tokens=int(raw.get("max_new_tokens", 32)), submission=bool(raw.get("submission", False)),
-        description=str(raw.get("description", "")).strip(), source=source,
-    )
-
-
-def _parse_prompt(spec: Any, where: str) -> Prompt:
-    if not isinstance(spec, dict) or "user" not in spec:
-        raise TaskConfigError(f"{where}: a prompt is a mapping with at least 'user'")
-    unknown = sorted(set(spec) - _PROMPT_KEYS)
-    if unknown:
-        raise TaskConfigError(f"{where}: unknown keys {unknown}; allowed: {sorted(_PROMPT_KEYS)}")
-    prompt = Prompt(**{k: str(v) for k, v in spec.items()})
-    for template, fields in ((prompt.user, PROMPT_FIELDS), (prompt.system, PROMPT_FIELDS),
-                             (prompt.option, ("letter", "text"))):
-        try:
-            template.format_map({f: "" for f in fields})
-        except (KeyError, ValueError, IndexError) as exc:
-            raise TaskConfigError(f"{where}: bad template {template!r} ({exc!r}); fields: {list(fields)}") from None
-    return prompt

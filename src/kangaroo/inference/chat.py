@@ -73,9 +73,10 @@ def video_features(
     model: torch.nn.Module, processor: Any, video: str | os.PathLike[str], feature_cache: FeatureCache | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(features (N, D), timestamps (T,))`` for a video file, from ``feature_cache`` when it has them."""
-    settings = {"num_frames": processor.num_frames, "sampling": processor.sampling, "fps": processor.fps,
-                "max_frames": processor.max_frames, "size": processor.layout.image_size, "aspect": processor.aspect}
-    key = FeatureCache.key(video, settings, model) if feature_cache is not None else None
+    key = None
+    if feature_cache is not None:
+        key = FeatureCache.key(video, processor.sampling, model, size=processor.layout.image_size,
+                               aspect=processor.aspect)
     if key is not None and (hit := feature_cache.get(key)) is not None:
         return hit
     pixel_values, timestamps = processor.load_video_frames(video)

@@ -1,7 +1,7 @@
 """Visual features cached on disk, keyed by the video's content, the sampling and the model.
 
-A key is the SHA-256 of: the file's bytes, the sampling settings, and a fingerprint of the
-model's visual branch (config and weights of the vision tower, patchify and projector), so a
+A key is the SHA-256 of: the file's bytes, the `FrameSampling` and frame geometry (size, aspect),
+and a fingerprint of the model's visual branch (config and weights of the vision tower, patchify and projector), so a
 changed video, other frames or retrained weights never hit a stale entry. Entries are written
 atomically (temporary file, then rename).
 """
@@ -12,12 +12,12 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from kangaroo.io import atomic_path
+from kangaroo.video.sampling import FrameSampling
 
 
 def file_digest(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
@@ -56,9 +56,11 @@ class FeatureCache:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
-    def key(video: str | os.PathLike[str], sampling: dict[str, Any], model: torch.nn.Module) -> str:
-        payload = json.dumps({"video": file_digest(video), "sampling": sampling,
-                              "model": visual_fingerprint(model)}, sort_keys=True)
+    def key(video: str | os.PathLike[str], sampling: FrameSampling, model: torch.nn.Module, *,
+            size: int, aspect: str) -> str:
+        """The entry of ``video`` sampled with ``sampling`` at ``size`` px (``aspect`` policy) by ``model``."""
+        payload = json.dumps({"video": file_digest(video), "sampling": sampling.to_dict(), "size": size,
+                              "aspect": aspect, "model": visual_fingerprint(model)}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def get(self, key: str) -> tuple[torch.Tensor, torch.Tensor] | None:

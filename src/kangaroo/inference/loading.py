@@ -60,7 +60,10 @@ def _tiny_random_recipe() -> dict[str, Any]:
 
     config = kangaroo_tiny_config().to_dict()
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
-    return {"builder": "kangaroo_tiny", "seed": TINY_RANDOM_SEED, "num_frames": TINY_RANDOM_FRAMES,
+    from kangaroo.video.sampling import FrameSampling
+
+    sampling = FrameSampling(num_frames=TINY_RANDOM_FRAMES).to_dict()
+    return {"builder": "kangaroo_tiny", "seed": TINY_RANDOM_SEED, "sampling": sampling,
             "config_sha256": digest, "kangaroo": __version__, "torch": torch.__version__,
             "transformers": transformers.__version__}
 
@@ -91,6 +94,7 @@ def ensure_tiny_random(root: str | os.PathLike[str] | None = None) -> Path:
     from kangaroo.model.builders import kangaroo_tiny
     from kangaroo.model.tokenizer import build_byte_tokenizer
     from kangaroo.processing import KangarooProcessor
+    from kangaroo.video.sampling import FrameSampling
 
     def current(directory: Path) -> bool:
         return (_read_marker(directory) or {}).get("recipe") == recipe
@@ -100,7 +104,8 @@ def ensure_tiny_random(root: str | os.PathLike[str] | None = None) -> Path:
         model = kangaroo_tiny(tokenizer, seed=TINY_RANDOM_SEED)
         with no_progress_bars():
             model.save_pretrained(tmp)
-        KangarooProcessor(tokenizer, model.config.layout, num_frames=TINY_RANDOM_FRAMES).save_pretrained(tmp)
+        sampling = FrameSampling(num_frames=TINY_RANDOM_FRAMES)
+        KangarooProcessor(tokenizer, model.config.layout, sampling=sampling).save_pretrained(tmp)
         note = {"recipe": recipe,
                 "note": "kangaroo_tiny with random weights: answers are noise until a trained model is given"}
         (tmp / RANDOM_WEIGHTS_MARKER).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")

@@ -1,8 +1,8 @@
 """Records -> tokenized training examples: ids, loss labels and the videos' frames.
 
 `encode_record` renders a record's conversation with the processor's chat template
-(``add_generation_prompt=False``), loads its videos with the processor's sampling settings
-(``processor.sampling``, ``num_frames``, ``fps``, ``max_frames``, ``rule``) inside the record's
+(``add_generation_prompt=False``), loads its videos with the processor's `FrameSampling`
+(``processor.sampling``; training sets it from the recipe's ``data.frames``) inside the record's
 ``start`` / ``end`` bounds, and labels only what the model must generate:
 
     ids:    <|begin_of_text|> <|start_header_id|>user<|end_header_id|>\\n\\n <video tokens> Q <|eot_id|>

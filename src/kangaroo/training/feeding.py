@@ -1,7 +1,7 @@
 """Feeding the loop: the training records, their order, their encoding, and micro-batches.
 
 Records come from the recipe's records files, mixture and ``data.synth`` datasets (generated into
-``<run_dir>/data/`` when missing); `FramePolicy` picks each record's frame sampling. Epoch ``e``
+``<run_dir>/data/`` when missing); the processor samples their frames (``data.frames``). Epoch ``e``
 visits the records in the order `distributed.shard_indices` gives for ``(run.seed, e)`` (this rank's
 share); a step takes the next ``batch_size * grad_accum`` records from a `Position`, crossing into the
 next epoch when one ends. `RecordEncoder` encodes them (inline or ahead of time in threads), each
@@ -78,56 +78,6 @@ def load_training_records(recipe: Recipe, log: Callable[[str], None] | None = No
     return out
 
 
-class FramePolicy:
-    """Chooses the processor (frame sampling) of each record from ``data.frames``."""
-
-    def __init__(self, recipe: Recipe, processor: Any) -> None:
-        from kangaroo.video.sampling import DynamicFrameRule
-
-        frames = recipe.data.frames
-        self.frames = frames
-        self.base = copy.copy(processor)
-        self.base.fps, self.base.max_frames = None, None
-        if frames.sampling == "uniform":
-            self.base.sampling, self.base.num_frames, self.base.rule = "uniform", frames.num_frames, None
-            self.long = None
-        else:
-            self.base.sampling = "dynamic"
-            self.base.rule = DynamicFrameRule(min_frames=frames.min_frames, max_frames=frames.max_frames,
-                                              frames_per_second=frames.frames_per_second)
-            self.long = None
-            if frames.long_min_duration is not None:
-                self.long = copy.copy(self.base)
-                self.long.rule = DynamicFrameRule(min_frames=frames.long_min_frames, max_frames=frames.long_max_frames,
-                                                  frames_per_second=frames.frames_per_second)
-        self._durations: dict[Path, float] = {}
-
-    def processor_for(self, item: TrainingRecord) -> Any:
-        if self.long is None:
-            return self.base
-        record = item.record
-        if record.start is not None and record.end is not None:
-            duration = record.end - record.start
-        else:
-            from kangaroo.data.records import video_paths
-
-            durations = [self._duration(p) for p in video_paths(record, item.root)]
-            duration = max(durations, default=0.0)
-            if record.start is not None:
-                duration -= record.start
-        return self.long if duration > self.frames.long_min_duration else self.base
-
-    def _duration(self, path: Path) -> float:
-        if path not in self._durations:
-            from kangaroo.video import VideoError, probe
-
-            try:
-                self._durations[path] = float(probe(path).duration or 0.0)
-            except (VideoError, OSError):
-                self._durations[path] = 0.0  # the encoder reports the broken video
-        return self._durations[path]
-
-
 @dataclass
 class Position:
     """Where the data stream is: ``index`` records into epoch ``epoch``'s order."""
@@ -182,14 +132,15 @@ def pad_token_id(processor: Any) -> int:
 
 
 class RecordEncoder:
-    """Encodes the records of a step: inline, or ahead of time in ``workers`` threads (one task per
-    record; each thread has its own copy of the processors, as tokenizers are not thread-safe)."""
+    """Encodes the records of a step with ``processor`` (its `FrameSampling` picks each video's
+    frames): inline, or ahead of time in ``workers`` threads (one task per record; each thread has
+    its own copy of the processor, as tokenizers are not thread-safe)."""
 
-    def __init__(self, recipe: Recipe, policy: FramePolicy, items: Sequence[TrainingRecord], workers: int) -> None:
+    def __init__(self, recipe: Recipe, processor: Any, items: Sequence[TrainingRecord], workers: int) -> None:
         import threading
 
         self.recipe = recipe
-        self.policy = policy
+        self.processor = processor
         self.items = items
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="encode") if workers > 0 else None
         self._local = threading.local()
@@ -203,17 +154,17 @@ class RecordEncoder:
 
     def submit(self, picks: list[tuple[int, int]], position: Position) -> tuple[EncodedRecords, Position]:
         if self.pool is None:
-            return EncodedRecords([self._encode(epoch, index, self.policy) for epoch, index in picks]), position
+            return EncodedRecords([self._encode(epoch, index, self.processor) for epoch, index in picks]), position
         futures = [self.pool.submit(self._encode_in_thread, epoch, index) for epoch, index in picks]
         return EncodedRecords(futures), position
 
     def _encode_in_thread(self, epoch: int, index: int) -> tuple[Any, str | None, str]:
-        policy = getattr(self._local, "policy", None)
-        if policy is None:
-            policy = self._local.policy = copy.deepcopy(self.policy)
-        return self._encode(epoch, index, policy)
+        processor = getattr(self._local, "processor", None)
+        if processor is None:
+            processor = self._local.processor = copy.deepcopy(self.processor)
+        return self._encode(epoch, index, processor)
 
-    def _encode(self, epoch: int, index: int, policy: FramePolicy) -> tuple[Any, str | None, str]:
+    def _encode(self, epoch: int, index: int, processor: Any) -> tuple[Any, str | None, str]:
         """``(example or None, skip reason, record id)``."""
         from .examples import ExampleError, encode_record
 
@@ -221,7 +172,7 @@ class RecordEncoder:
         rng = np.random.default_rng([self.recipe.run.seed, epoch, index])
         low, high = self.recipe.data.image_time_range
         try:
-            example = encode_record(item.record, policy.processor_for(item), item.root, rng=rng,
+            example = encode_record(item.record, processor, item.root, rng=rng,
                                     image_time_range=(low, high))
         except ExampleError as exc:
             return None, str(exc), item.record.id

@@ -3,8 +3,8 @@
 `train(recipe)` runs a `Recipe` (see `kangaroo.training.recipe`) in ``run.output_dir``:
 
 1. data: the records files / mixture, plus ``data.synth`` datasets generated into
-   ``<run_dir>/data/`` when missing; frames are sampled per ``data.frames`` through the shared
-   samplers (`DynamicFrameRule` by duration; images are 1-frame videos with a random time);
+   ``<run_dir>/data/`` when missing; frames are sampled per ``data.frames`` (a `FrameSampling`,
+   given to the processor; images are 1-frame videos with a random time);
 2. model: `model_setup.build_model` (a builder, a saved model, or the previous stage's ``final/``),
    LoRA when configured, `set_trainable`, gradient checkpointing;
 3. AdamW with layer-wise LR decay on the ViT, cosine with warm-up to ``min_lr``
@@ -12,7 +12,8 @@
    accumulation; the loss is the mean over every label token (assistant text only) of the step;
 4. checkpoints every ``run.save_every`` steps and at the end (`checkpoint.save_checkpoint`:
    atomic, marker last), keeping ``run.keep_last``; ``metrics.jsonl`` and ``loss.png`` beside them;
-5. at the end, ``<run_dir>/final/``: the model (LoRA merged) and its processor, loadable with
+5. at the end, ``<run_dir>/final/``: the model (LoRA merged) and its processor, which samples
+   frames as the stage trained (``data.frames``), loadable with
    `kangaroo.model.pretrained.load_pretrained`, and the next stage's ``model.from_stage``.
 
 Running the same recipe again resumes from the newest complete checkpoint: model, optimizer,
@@ -50,23 +51,21 @@ from kangaroo.model.quiet import no_progress_bars
 
 from .feeding import (
     DataStream,
-    FramePolicy,
     RecordEncoder,
     load_training_records,
     pad_token_id,
     prepare_synth_data,
 )
+from .preflight import check_lengths, validate_recipe
 from .recipe import (
     FINAL_DIR,
     Recipe,
     RecipeError,
-    check_lengths,
     final_model_dir,
     load_curriculum,
     resolve_trainable,
     stage_recipes,
     total_steps,
-    validate_recipe,
 )
 from .run_state import Checkpoints, TrainState, export_final, write_recipe_copy
 from .step import AUTOCAST, StepParts, train_step
@@ -267,7 +266,7 @@ class StageTrainer:
             self.state = TrainState(total_steps=steps, stage=recipe.stage, world_size=ctx.world_size)
         if ctx.is_main:
             self.metrics.truncate(self.state.step)
-        self.policy = FramePolicy(recipe, self.processor)
+        self.processor = self.processor.with_sampling(recipe.data.frames)  # what it trains with; final/ keeps it
         self.parts = StepParts(model=model, optimizer=optimizer, scheduler=scheduler,
                                trainable=[p for p in model.parameters() if p.requires_grad],
                                pad_id=pad_token_id(self.processor), autocast=AUTOCAST.get(recipe.precision), ctx=ctx)
@@ -287,7 +286,7 @@ class StageTrainer:
         steps_run = 0
         elapsed_before = state.elapsed_s
         loop_started = time.perf_counter()
-        encoder = RecordEncoder(recipe, self.policy, self.items, workers=recipe.data.workers)
+        encoder = RecordEncoder(recipe, self.processor, self.items, workers=recipe.data.workers)
         per_step = recipe.schedule.batch_size * recipe.schedule.grad_accum
         with _StopFlag() as stop, _progress_bar(self.progress, recipe.stage, steps, state.step) as bar, encoder:
             upcoming = encoder.submit(*self.stream.take(state.position, per_step)) if state.step < steps else None

@@ -6,6 +6,7 @@
 from .clip import StreamInfo, VideoClip, VideoInfo
 from .decode import DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_PIXELS, load_video, probe
 from .errors import (
+    FrameSamplingError,
     InvalidSamplingError,
     NoVideoStreamError,
     SubtitleError,
@@ -19,7 +20,9 @@ from .errors import (
 from .sampling import (
     INSTRUCTION_TUNING_RULE,
     LONG_VIDEO_TUNING_RULE,
+    SAMPLING_NAMES,
     DynamicFrameRule,
+    FrameSampling,
     dynamic_frame_count,
     fps_times,
     frames_shown_at,
@@ -34,7 +37,10 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "INSTRUCTION_TUNING_RULE",
     "LONG_VIDEO_TUNING_RULE",
+    "SAMPLING_NAMES",
     "DynamicFrameRule",
+    "FrameSampling",
+    "FrameSamplingError",
     "InvalidSamplingError",
     "NoVideoStreamError",
     "StreamInfo",

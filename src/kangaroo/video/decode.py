@@ -27,7 +27,7 @@ from .container import (
 from .errors import InvalidSamplingError, VideoNotFoundError, VideoTooLargeError
 from .isolation import run_isolated
 from .output import FrameBuffer
-from .sampling import DynamicFrameRule, frames_shown_at, resolve_bounds, sample_times
+from .sampling import FrameSampling, frames_shown_at, resolve_bounds, sample_times
 from .stills import IMAGE_SUFFIXES, list_frame_files, open_image
 from .transforms import ASPECT_POLICIES, parse_size
 
@@ -39,10 +39,7 @@ ProgressCallback = Callable[[int, int], None]
 
 def load_video(
     source: str | os.PathLike[str],
-    num_frames: int | None = None,
-    sampling: str = "uniform",
-    fps: float | None = None,
-    max_frames: int | None = None,
+    sampling: FrameSampling | None = None,
     start: float | None = None,
     end: float | None = None,
     size: int | tuple[int, int] | str | None = None,
@@ -50,7 +47,6 @@ def load_video(
     *,
     aspect: str = "pad",
     pad_value: int = 0,
-    rule: DynamicFrameRule | None = None,
     source_fps: float | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
@@ -63,9 +59,9 @@ def load_video(
 
     source:      a video file (mp4, mov, mkv, webm, avi, gif, ...), a still image (a 1-frame
                  clip, whatever the sampling), or a folder of frame images (needs ``source_fps``).
-    num_frames:  frames for ``sampling="uniform"``; ``None`` returns every frame of the clip.
-    sampling:    ``uniform`` | ``fps`` (uses ``fps``, capped by ``max_frames``) | ``dynamic``
-                 (count grows with duration per ``rule``; default 16-64 frames).
+    sampling:    a `FrameSampling`: ``FrameSampling(num_frames=16)`` (uniform),
+                 ``FrameSampling(sampling="fps", fps=1, max_frames=64)``, ``FrameSampling(sampling="dynamic")``
+                 (count grows with duration, 16-64 frames by default); ``None`` returns every frame.
     start, end:  clip bounds in seconds on the video's clock.
     size:        ``448``, ``(width, height)`` or ``"640x360"``: resize sampled frames in FFmpeg's
                  scaler with the ``aspect`` policy (``pad`` with ``pad_value`` / ``crop`` / ``stretch``).
@@ -81,8 +77,8 @@ def load_video(
     Raises a `VideoError` subclass naming the source and the cause.
     """
     kwargs = dict(
-        num_frames=num_frames, sampling=sampling, fps=fps, max_frames=max_frames, start=start, end=end,
-        size=size, seek=seek, aspect=aspect, pad_value=pad_value, rule=rule, source_fps=source_fps,
+        sampling=sampling or FrameSampling(), start=start, end=end,
+        size=size, seek=seek, aspect=aspect, pad_value=pad_value, source_fps=source_fps,
         max_pixels=max_pixels, max_output_bytes=max_output_bytes, timeout=timeout, threads=threads,
     )
     if isolate:
@@ -93,17 +89,13 @@ def load_video(
 def _load(
     path: str,
     *,
-    num_frames: int | None,
-    sampling: str,
-    fps: float | None,
-    max_frames: int | None,
+    sampling: FrameSampling,
     start: float | None,
     end: float | None,
     size: int | tuple[int, int] | str | None,
     seek: str,
     aspect: str,
     pad_value: int,
-    rule: DynamicFrameRule | None,
     source_fps: float | None,
     max_pixels: int,
     max_output_bytes: int,
@@ -122,7 +114,7 @@ def _load(
     except ValueError as exc:
         raise InvalidSamplingError(path, str(exc)) from None
     deadline = None if timeout is None else time.monotonic() + timeout
-    sampler = _Sampler(path, num_frames, sampling, fps, max_frames, start, end, rule)
+    sampler = _Sampler(path, sampling, start, end)
     fit = dict(out_size=out_size, aspect=aspect, pad_value=pad_value, max_output_bytes=max_output_bytes)
     p = Path(path)
     if p.is_dir():
@@ -137,12 +129,12 @@ def _load(
 class _Sampler:
     """The sampling request, checked once and applied to a clip once its duration is known."""
 
-    def __init__(self, path: str, num_frames, sampling, fps, max_frames, start, end, rule) -> None:
-        self.path, self.num_frames, self.sampling = path, num_frames, sampling
-        self.fps, self.max_frames, self.start, self.end, self.rule = fps, max_frames, start, end, rule
-        if num_frames is not None and num_frames < 1:
-            raise InvalidSamplingError(path, f"num_frames must be >= 1, got {num_frames}")
-        self.every_frame = sampling == "uniform" and num_frames is None
+    def __init__(self, path: str, sampling: FrameSampling, start: float | None, end: float | None) -> None:
+        if not isinstance(sampling, FrameSampling):
+            raise InvalidSamplingError(path, f"sampling must be a FrameSampling, got {sampling!r}")
+        self.path, self.sampling, self.start, self.end = path, sampling, start, end
+        self.max_frames = sampling.max_frames
+        self.every_frame = sampling.every_frame
 
     def bounds(self, duration: float) -> tuple[float, float]:
         try:
@@ -151,10 +143,8 @@ class _Sampler:
             raise InvalidSamplingError(self.path, str(exc)) from None
 
     def times(self, lo: float, hi: float) -> np.ndarray:
-        num_frames = self.max_frames if self.every_frame else self.num_frames
         try:
-            return sample_times(lo, hi, sampling=self.sampling, num_frames=num_frames, fps=self.fps,
-                                max_frames=self.max_frames, rule=self.rule)
+            return sample_times(lo, hi, self.sampling)
         except ValueError as exc:
             raise InvalidSamplingError(self.path, str(exc)) from None
 

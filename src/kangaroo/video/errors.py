@@ -1,10 +1,13 @@
 """Typed errors of the video layer.
 
-Every failure of `kangaroo.video` raises a subclass of `VideoError`; the message names the
-source and the cause, and the source is kept on the exception as `.source`.
+Every failure to read a source raises a subclass of `VideoError`; the message names the source
+and the cause, and the source is kept on the exception as `.source`. Sampling settings that cannot
+be used at all (before any source is opened) raise `FrameSamplingError`.
 """
 
 from __future__ import annotations
+
+from kangaroo.config import ConfigError
 
 
 class VideoError(Exception):
@@ -42,6 +45,11 @@ class VideoTimeoutError(VideoError, TimeoutError):
 
 class InvalidSamplingError(VideoError, ValueError):
     """The sampling arguments cannot be satisfied for this source (bad counts, empty range)."""
+
+
+class FrameSamplingError(ConfigError):
+    """A `FrameSampling` (or `DynamicFrameRule`) whose settings contradict each other or are out
+    of range; ``errors`` lists every problem. Not tied to a source, so not a `VideoError`."""
 
 
 class SubtitleError(VideoError):

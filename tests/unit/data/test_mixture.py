@@ -127,18 +127,34 @@ datasets:
         ("datasets: []\n", "non-empty 'datasets'"),
         ("- path: a.jsonl\n", "non-empty 'datasets'"),
         ("datasets:\n  - {path: data/a.jsonl}\nextra: 1\n", "unknown key"),
-        ("datasets:\n  - {path: data/a.jsonl, sample: all}\n", r"datasets\[0\]: unknown key\(s\) 'sample'"),
-        ("datasets:\n  - {sampling: all}\n", "needs 'path'"),
+        ("datasets:\n  - {path: data/a.jsonl, sample: all}\n", r"datasets\[0\]\.sample: unknown key; DatasetEntry has"),
+        ("datasets:\n  - {sampling: all}\n", r"datasets\[0\]\.path: missing"),
         ("datasets:\n  - {path: data/a.jsonl}\n  - {path: data/b.jsonl, sampling: 'top:3'}\n",
          r"datasets\[1\]: unknown sampling 'top:3'; use all, first:N"),
         ("datasets:\n  - {path: data/a.jsonl, weight: -1}\n", "'weight' must be a number >= 0"),
-        ("datasets:\n  - {path: data/a.jsonl, weight: lots}\n", "'weight' must be a number"),
+        ("datasets:\n  - {path: data/a.jsonl, weight: lots}\n", r"datasets\[0\]\.weight: expected a number"),
         ("datasets: [\n", "not valid YAML"),
     ],
 )
 def test_bad_yaml_is_a_clear_error(files: Path, text: str, match: str) -> None:
     with pytest.raises(MixtureError, match=match):
         load_mixture(mixture(files, text))
+
+
+def test_every_bad_dataset_is_named_at_once(files: Path) -> None:
+    path = mixture(files, "datasets:\n  - {path: data/a.jsonl, sampling: 'top:3', weight: -1}\n"
+                          "  - {json_path: data/b.jsonl, path: data/a.jsonl}\n  - {sampling: all, root: 3}\n")
+    with pytest.raises(MixtureError) as info:
+        read_mixture(path)
+    assert str(path) in str(info.value)
+    assert info.value.errors == [
+        "datasets[0]: unknown sampling 'top:3'; use all, first:N, end:N or random:N, where N is a count or "
+        "a percentage such as 20%",
+        "datasets[0]: 'weight' must be a number >= 0, got -1.0",
+        "datasets[1].json_path: unknown key; DatasetEntry has path, root, sampling, weight, name",
+        "datasets[2].root: expected a string or null, got 3",
+        "datasets[2].path: missing (required)",
+    ]
 
 
 def test_missing_records_file(files: Path) -> None:

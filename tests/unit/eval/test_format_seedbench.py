@@ -12,7 +12,7 @@ from benchmark_fixtures import tiny_video
 from kangaroo.eval.formats import BenchmarkDataError, read_samples
 from kangaroo.eval.formats.seedbench import read
 from kangaroo.eval.task import load_task
-from kangaroo.video import load_video
+from kangaroo.video import FrameSampling, load_video
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_frames_source(bench):
 def test_sixteen_frames_from_eight_duplicate_each(bench):
     root, _ = bench
     sample = _by_id(root)["v1738"]
-    clip = load_video(sample.video, 16, **sample.load_kwargs())
+    clip = load_video(sample.video, FrameSampling(num_frames=16), **sample.load_kwargs())
     levels = [round(float(frame.mean())) for frame in clip.frames]
     assert len(levels) == 16
     assert levels[0::2] == levels[1::2] and len(set(levels)) == 8
@@ -113,7 +113,7 @@ def test_bad_segment_and_options(bench):
 def test_task_yaml_loads_and_renders(bench):
     root, expected = bench
     task = load_task("seedbench_video")
-    assert (task.format, task.frames, task.data["source"]) == ("seedbench", 16, "frames")
+    assert (task.format, task.frames, task.data["source"]) == ("seedbench", FrameSampling(num_frames=16), "frames")
     samples = read_samples(task.format, root, task.data, task.subtitles)
     assert [s.id for s in samples] == list(expected)
     sample, prompt = samples[0], task.prompt_variant()

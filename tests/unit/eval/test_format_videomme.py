@@ -129,8 +129,8 @@ def _render(task, variant: str, sample: EvalSample, subtitles: str = "") -> str:
 def test_task_yamls_and_prompts(bench):
     root, _ = bench
     plain, with_subs = load_task("videomme"), load_task("videomme_sub")
-    assert (plain.frames, plain.subtitles, plain.prompt) == (64, False, "official")
-    assert (with_subs.frames, with_subs.subtitles, with_subs.data) == (64, True, plain.data)
+    assert (plain.frames.num_frames, plain.subtitles, plain.prompt) == (64, False, "official")
+    assert (with_subs.frames, with_subs.subtitles, with_subs.data) == (plain.frames, True, plain.data)
     assert set(plain.report_groups) == {"duration", "domain", "sub_category", "task_type"}
     sample = _by_id(root)["001-1"]
     original = "\n".join(fixture.ROWS[0]["options"])

@@ -6,6 +6,7 @@ import pytest
 from kangaroo.eval.prompting import render_prompt
 from kangaroo.eval.samples import EvalSample
 from kangaroo.eval.task import TaskConfigError, builtin_tasks, load_task
+from kangaroo.video import FrameSampling
 from kangaroo.video.subtitles import SubtitleLine, Subtitles
 
 EXPECTED_TASKS = {"mvbench", "videomme", "videomme_sub", "mlvu", "egoschema", "egoschema_full", "tempcompass",
@@ -53,11 +54,11 @@ def _write(path, text):
 def test_bad_task_files_raise_clear_errors(tmp_path):
     with pytest.raises(TaskConfigError, match="unknown task 'nope'"):
         load_task("nope")
-    with pytest.raises(TaskConfigError, match="missing 'format'"):
+    with pytest.raises(TaskConfigError, match=r"a\.yaml: format: missing"):
         load_task(_write(tmp_path / "a.yaml", "name: a\nprompts: {p: {user: '{question}'}}\n"))
-    with pytest.raises(TaskConfigError, match="unknown keys \\['frame'\\]"):
+    with pytest.raises(TaskConfigError, match=r"b\.yaml: frame: unknown key; TaskConfig has name, format"):
         load_task(_write(tmp_path / "b.yaml", "name: b\nformat: synth\nframe: 3\nprompts: {p: {user: x}}\n"))
-    with pytest.raises(TaskConfigError, match="bad template"):
+    with pytest.raises(TaskConfigError, match=r"prompts\.p: user: bad template"):
         load_task(_write(tmp_path / "c.yaml", "name: c\nformat: synth\nprompts: {p: {user: '{qestion}'}}\n"))
     with pytest.raises(TaskConfigError, match="macro needs average_over"):
         load_task(_write(tmp_path / "d.yaml", "name: d\nformat: synth\naverage: macro\nprompts: {p: {user: x}}\n"))
@@ -65,10 +66,39 @@ def test_bad_task_files_raise_clear_errors(tmp_path):
         load_task("mvbench").prompt_variant("other")
 
 
+def test_every_problem_of_a_task_file_is_reported_at_once(tmp_path):
+    path = _write(tmp_path / "bad.yaml", "name: bad\nformat: synth\nscoring: exact\nmax_new_tokens: many\n"
+                                         "frames: {sampling: fps, num_frames: 8}\nsource: x.yaml\n"
+                                         "prompts: {p: {user: '{qestion}', systm: ''}}\n")
+    with pytest.raises(TaskConfigError) as info:
+        load_task(path)
+    assert info.value.source == str(path) and str(path) in str(info.value)
+    assert info.value.errors == [
+        "scoring: expected one of choice, seconds, got 'exact'",
+        "max_new_tokens: expected an integer, got 'many'",
+        "frames: num_frames is for sampling='uniform', not 'fps'; use max_frames",
+        "frames: sampling='fps' needs fps > 0 (frames per second to sample), got None",
+        "source: unknown key; TaskConfig has name, format, prompts, title, prompt, data, frames, subtitles, "
+        "scoring, average, average_over, report_groups, max_new_tokens, submission, description",
+        "prompts.p.systm: unknown key; Prompt has user, system, option, assistant_prefix, no_subtitles",
+        "prompts.p: user: bad template '{qestion}' (KeyError('qestion')); fields: "
+        "['question', 'options', 'subtitles', 'letters', 'duration']",
+    ]
+
+
+def test_a_task_needs_a_frame_budget(tmp_path):
+    with pytest.raises(TaskConfigError, match="frames: 1 per second has no frame budget"):
+        load_task(_write(tmp_path / "a.yaml", "name: a\nformat: synth\nframes: {sampling: fps, fps: 1}\n"
+                                              "prompts: {p: {user: x}}\n"))
+    task = load_task(_write(tmp_path / "b.yaml", "name: b\nformat: synth\nprompts: {p: {user: x}}\n"
+                                                 "frames: {sampling: fps, fps: 1, max_frames: 32}\n"))
+    assert task.frames.most_frames == 32 and task.title == "b" and task.prompt == "p"
+
+
 def test_a_task_can_start_from_another(tmp_path):
-    path = _write(tmp_path / "mine.yaml", "base: mvbench\nname: mvbench_32\nframes: 32\n"
+    path = _write(tmp_path / "mine.yaml", "base: mvbench\nname: mvbench_32\nframes: {num_frames: 32}\n"
                                           "prompts: {official: {assistant_prefix: ''}}\n")
     task = load_task(path)
-    assert (task.name, task.frames, task.format) == ("mvbench_32", 32, "mvbench")
+    assert (task.name, task.frames, task.format) == ("mvbench_32", FrameSampling(num_frames=32), "mvbench")
     assert task.prompt_variant().assistant_prefix == ""
     assert task.prompt_variant().user.startswith("Question: {question}")  # the rest is inherited

@@ -14,6 +14,7 @@ from kangaroo.model.builders import kangaroo_tiny
 from kangaroo.model.tokenizer import build_byte_tokenizer
 from kangaroo.model.tokenizer_training import train_bpe_tokenizer
 from kangaroo.processing import KangarooProcessor
+from kangaroo.video import FrameSampling
 
 from video_fixtures import write_indexed
 
@@ -24,7 +25,7 @@ GREEDY = dict(max_new_tokens=6, min_new_tokens=6, do_sample=False)
 def setup(tmp_path_factory):
     tokenizer = build_byte_tokenizer()
     model = kangaroo_tiny(tokenizer, seed=1).eval()
-    processor = KangarooProcessor(tokenizer, model.config.layout, num_frames=6)
+    processor = KangarooProcessor(tokenizer, model.config.layout, sampling=FrameSampling(num_frames=6))
     video = write_indexed(tmp_path_factory.mktemp("chat") / "clip.mp4", 40, fps=10)
     return model, processor, video
 
@@ -97,16 +98,26 @@ def test_features_come_from_the_disk_cache_the_second_time(setup, tmp_path, monk
 
 
 def test_cache_key_follows_content_sampling_and_weights(setup, tmp_path):
+    from kangaroo.video import INSTRUCTION_TUNING_RULE
+
     model, _, video = setup
     copy = tmp_path / "copy.mp4"
     copy.write_bytes(video.read_bytes())
-    key = FeatureCache.key(video, {"num_frames": 6}, model)
-    assert FeatureCache.key(copy, {"num_frames": 6}, model) == key  # same bytes, same key
-    assert FeatureCache.key(video, {"num_frames": 8}, model) != key
+    six = FrameSampling(num_frames=6)
+    key = FeatureCache.key(video, six, model, size=56, aspect="pad")
+    assert FeatureCache.key(copy, FrameSampling(num_frames=6), model, size=56, aspect="pad") == key  # same bytes
+    assert FeatureCache.key(video, FrameSampling(num_frames=8), model, size=56, aspect="pad") != key
+    assert FeatureCache.key(video, FrameSampling(num_frames=6, max_frames=4), model, size=56, aspect="pad") != key
+    assert FeatureCache.key(video, six, model, size=112, aspect="pad") != key
+    assert FeatureCache.key(video, six, model, size=56, aspect="crop") != key
+    # one value, one key: the default dynamic rule spelled out is the same sampling
+    assert (FeatureCache.key(video, FrameSampling(sampling="dynamic"), model, size=56, aspect="pad")
+            == FeatureCache.key(video, FrameSampling(sampling="dynamic", rule=INSTRUCTION_TUNING_RULE), model,
+                                size=56, aspect="pad"))
     other_model = kangaroo_tiny(build_byte_tokenizer(), seed=2)
-    assert FeatureCache.key(video, {"num_frames": 6}, other_model) != key
+    assert FeatureCache.key(video, six, other_model, size=56, aspect="pad") != key
     copy.write_bytes(video.read_bytes() + b"\0")
-    assert FeatureCache.key(copy, {"num_frames": 6}, model) != key
+    assert FeatureCache.key(copy, six, model, size=56, aspect="pad") != key
 
 
 def test_chat_without_a_tokenizer_needs_a_saved_processor(setup):

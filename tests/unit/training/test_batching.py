@@ -27,6 +27,7 @@ from kangaroo.training.batching import (
     truncate_example,
 )
 from kangaroo.training.examples import IGNORE_INDEX, Example, encode_record
+from kangaroo.video import FrameSampling
 
 PAD_ID = build_byte_tokenizer().pad_token_id
 
@@ -43,7 +44,7 @@ def model(tokenizer):
 
 @pytest.fixture(scope="module")
 def processor(tokenizer, model):
-    return KangarooProcessor(tokenizer, model.config.layout, num_frames=4)
+    return KangarooProcessor(tokenizer, model.config.layout, sampling=FrameSampling(num_frames=4))
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +16,7 @@ from kangaroo.processing import KangarooProcessor
 from kangaroo.synth.generate import generate_dataset
 from kangaroo.synth.options import WorldOptions
 from kangaroo.training.examples import IGNORE_INDEX, ExampleError, encode_record
-from kangaroo.video import DynamicFrameRule, VideoError
+from kangaroo.video import DynamicFrameRule, FrameSampling, VideoError
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +26,7 @@ def tokenizer():
 
 @pytest.fixture
 def processor(tokenizer):
-    return KangarooProcessor(tokenizer, kangaroo_tiny_config(tokenizer).layout, num_frames=4)
+    return KangarooProcessor(tokenizer, kangaroo_tiny_config(tokenizer).layout, sampling=FrameSampling(num_frames=4))
 
 
 @pytest.fixture(scope="module")
@@ -118,11 +120,11 @@ def test_videos_follow_the_processor_sampling_and_the_clip_bounds(data, processo
     assert (clipped.timestamps >= 1.0).all() and (clipped.timestamps < 3.0).all()
     assert not torch.equal(clipped.timestamps, example.timestamps)
 
-    processor.sampling, processor.rule = "dynamic", DynamicFrameRule(min_frames=2, max_frames=8, frames_per_second=1.5)
-    assert encode_record(record, processor, root, rng=rng).frame_counts == [6]  # ceil(4 s * 1.5)
-    assert encode_record(bounded, processor, root, rng=rng).frame_counts == [4]  # 2 s -> 3 -> even 4
-    processor.max_frames = 2
-    capped = encode_record(record, processor, root, rng=rng)
+    dynamic = FrameSampling(sampling="dynamic", rule=DynamicFrameRule(min_frames=2, max_frames=8, frames_per_second=1.5))
+    by_duration = processor.with_sampling(dynamic)
+    assert encode_record(record, by_duration, root, rng=rng).frame_counts == [6]  # ceil(4 s * 1.5)
+    assert encode_record(bounded, by_duration, root, rng=rng).frame_counts == [4]  # 2 s -> 3 -> even 4
+    capped = encode_record(record, processor.with_sampling(dataclasses.replace(dynamic, max_frames=2)), root, rng=rng)
     assert capped.frame_counts == [2] and int((capped.input_ids == pad_id).sum()) == layout.visual_tokens(2)
 
 
@@ -165,9 +167,9 @@ def test_a_record_without_an_assistant_turn_is_an_error(data, processor):
         encode_record(record, processor, root, rng=np.random.default_rng(0))
 
 
-def test_processor_rule_is_saved_and_loaded(processor, tmp_path):
-    assert "rule" not in processor.to_dict()  # unset: older processor configs are unchanged
-    processor.sampling, processor.rule = "dynamic", DynamicFrameRule(min_frames=4, max_frames=32)
-    loaded = KangarooProcessor.from_pretrained(processor.save_pretrained(tmp_path / "proc"))
-    assert loaded.rule == processor.rule and loaded.sampling == "dynamic"
-    assert loaded.to_dict() == processor.to_dict()
+def test_processor_sampling_is_saved_and_loaded(processor, tmp_path):
+    assert processor.to_dict()["sampling"] == {"sampling": "uniform", "num_frames": 4}
+    dynamic = processor.with_sampling(FrameSampling(sampling="dynamic", rule=DynamicFrameRule(min_frames=4, max_frames=32)))
+    loaded = KangarooProcessor.from_pretrained(dynamic.save_pretrained(tmp_path / "proc"))
+    assert loaded.sampling == dynamic.sampling and loaded.sampling.rule == DynamicFrameRule(4, 32)
+    assert loaded.to_dict() == dynamic.to_dict()

@@ -14,21 +14,21 @@ from typer.testing import CliRunner
 
 import kangaroo.cli.train_commands  # noqa: F401  (registers `train` on the app)
 from kangaroo.cli import app
+from kangaroo.config import ConfigError, apply_overrides, parse_override
 from kangaroo.model.surgery import adapt_model
 from kangaroo.training.metrics import MetricsLog, plot_loss_curve, read_metrics
 from kangaroo.training.model_setup import build_model, meta_model
+from kangaroo.training.preflight import validate_recipe
 from kangaroo.training.recipe import (
     Recipe,
     RecipeError,
-    apply_overrides,
     load_curriculum,
     load_recipe,
-    parse_override,
     parse_recipe,
     recipe_from_dict,
     stage_recipes,
-    validate_recipe,
 )
+from kangaroo.video import DynamicFrameRule, FrameSampling
 
 REPO = Path(__file__).resolve().parents[3]
 TINY = sorted((REPO / "recipes" / "tiny").glob("stage*.yaml"))
@@ -84,8 +84,10 @@ def test_8b_recipes_carry_table_ii() -> None:
         assert (r.optim.min_lr, r.optim.weight_decay, r.optim.vision_lr_decay, r.optim.grad_clip) == (1e-6, 0.05, 0.9, 1.0)
         assert r.precision == "bf16"
         assert r.schedule.batch_size * r.schedule.grad_accum == (4096 if name == "stage1_image_pretrain" else 128)
-    assert recipes["stage4_instruction"].data.frames.min_frames == 16
-    assert recipes["stage5_long_video"].data.frames.long_min_duration == 64
+    assert recipes["stage4_instruction"].data.frames == FrameSampling(sampling="dynamic", rule=DynamicFrameRule(16, 64))
+    long_video = recipes["stage5_long_video"].data.frames
+    assert (long_video.rule, long_video.long_rule, long_video.long_min_duration) == (
+        DynamicFrameRule(16, 64), DynamicFrameRule(64, 160), 64)
     assert [recipes[n].model.patchify_kernel for n in table] == [[1, 1, 1]] * 2 + [[2, 2, 2]] * 3
     assert [recipes[n].trainable for n in table] == ["image_pretraining", "video_pretraining",
                                                      "pretraining_refinement", "instruction_tuning",
@@ -112,13 +114,13 @@ def test_overrides_parse_yaml_scalars() -> None:
     assert parse_override("schedule.steps=10") == (["schedule", "steps"], 10)
     assert parse_override("data.records=[a.jsonl, b.jsonl]") == (["data", "records"], ["a.jsonl", "b.jsonl"])
     assert parse_override("model.from_stage=null") == (["model", "from_stage"], None)
-    with pytest.raises(RecipeError):
+    with pytest.raises(ConfigError):
         parse_override("optim.lr")
     data = apply_overrides({"data": {"synth": [{"task": "open_qa", "num": 3}]}},
                            ["data.synth.0.num=8", "optim.lr=1e-3", "run.output_dir=x"])
     assert data == {"data": {"synth": [{"task": "open_qa", "num": 8}]}, "optim": {"lr": 1e-3},
                     "run": {"output_dir": "x"}}
-    with pytest.raises(RecipeError, match="no item 3"):
+    with pytest.raises(ConfigError, match="no item 3"):
         apply_overrides({"data": {"synth": []}}, ["data.synth.3.num=1"])
 
 
@@ -297,27 +299,19 @@ def test_image_size_and_patchify_changes(tmp_path: Path) -> None:
     assert adapt_model(model, image_size=112, patchify_kernel=[2, 2, 2]) == []
 
 
-def test_frame_policy_picks_the_rule_by_duration(tmp_path: Path) -> None:
-    from types import SimpleNamespace
-
-    from kangaroo.data.records import Record
-    from kangaroo.training.feeding import FramePolicy, TrainingRecord
-    from kangaroo.video.sampling import dynamic_frame_count
-
-    processor = SimpleNamespace(sampling="uniform", num_frames=16, rule=None, fps=None, max_frames=None)
-    policy = FramePolicy(load_recipe(TINY[4]), processor)  # 8-32 frames, 32-80 above 16 s, 2 per second
-
-    def frames(start: float, end: float) -> int:
-        record = Record.from_dict({"id": "x", "video": "v.mp4", "start": start, "end": end, "messages": [
-            {"role": "user", "content": [{"type": "video"}]}, {"role": "assistant", "content": "a"}]})
-        chosen = policy.processor_for(TrainingRecord(record, tmp_path))
-        assert chosen.sampling == "dynamic"
-        return dynamic_frame_count(end - start, chosen.rule)
-
-    assert [frames(0, 2), frames(0, 8), frames(0, 16), frames(0, 20), frames(10, 60)] == [8, 16, 32, 40, 80]
-    uniform = FramePolicy(load_recipe(TINY[1]), processor).processor_for(None)  # type: ignore[arg-type]
-    assert (uniform.sampling, uniform.num_frames) == ("uniform", 8)
-    assert processor.num_frames == 16  # the given processor is not changed
+def test_data_frames_is_a_frame_sampling_checked_when_read(tmp_path: Path) -> None:
+    frames = load_recipe(TINY[4]).data.frames  # 8-32 frames, 32-80 above 16 s, 2 per second
+    assert [frames.frame_count(d) for d in (2, 8, 16, 20, 50)] == [8, 16, 32, 40, 80]
+    assert load_recipe(TINY[1]).data.frames == FrameSampling(num_frames=8)
+    path = write_yaml(tmp_path / "r.yaml", {"data": {"frames": {"sampling": "dynamic", "num_frames": 8,
+                                                                "rule": {"min_frames": 0}}},
+                                            "optim": {"lr": "fast"}})
+    _, errors = parse_recipe(path)
+    assert errors == ["data.frames.rule: need 1 <= min_frames <= max_frames, got 0, 64",
+                      "data.frames: num_frames is for sampling='uniform', not 'dynamic'; use max_frames",
+                      "optim.lr: expected a number, got 'fast'"]
+    unbounded = load_recipe(TINY[1], ["data.frames.num_frames=null"], output_dir=tmp_path / "run")
+    assert "data.frames: every frame has no frame budget" in validate_recipe(unbounded, build_model=False)[0]
 
 
 # -- metrics -----------------------------------------------------------------------------------

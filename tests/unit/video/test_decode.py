@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kangaroo.video import load_video, probe, uniform_times
+from kangaroo.video import DynamicFrameRule, FrameSampling, load_video, probe, uniform_times
 
 from video_fixtures import frame_for, frame_ids, shown_at, write_indexed
 
@@ -19,7 +19,7 @@ def bframe_video(tmp_path_factory):
 
 @pytest.mark.parametrize("num_frames", [1, 7, 16, 64, 250])
 def test_exact_uniform_frames_are_the_frames_shown(bframe_video, num_frames):
-    clip = load_video(bframe_video, num_frames=num_frames)
+    clip = load_video(bframe_video, FrameSampling(num_frames=num_frames))
     frame_times = np.arange(250) / 25
     expected = shown_at(frame_times, uniform_times(0, 10.0, num_frames))
     assert clip.frames.shape == (num_frames, 48, 64, 3)
@@ -36,7 +36,7 @@ def test_every_frame_when_no_count_is_given(bframe_video):
 
 
 def test_start_end_bound_the_clip(bframe_video):
-    clip = load_video(bframe_video, num_frames=4, start=2.0, end=4.0)
+    clip = load_video(bframe_video, FrameSampling(num_frames=4), start=2.0, end=4.0)
     expected = shown_at(np.arange(250) / 25, uniform_times(2.0, 4.0, 4))
     np.testing.assert_array_equal(frame_ids(clip.frames), expected)
     assert np.all((clip.timestamps >= 2.0) & (clip.timestamps < 4.0))
@@ -44,13 +44,17 @@ def test_start_end_bound_the_clip(bframe_video):
 
 
 def test_fps_sampling_with_cap_keeps_the_tail(bframe_video):
-    clip = load_video(bframe_video, sampling="fps", fps=5, max_frames=10)
+    clip = load_video(bframe_video, FrameSampling(sampling="fps", fps=5, max_frames=10))
     assert len(clip) == 10
     assert clip.timestamps[-1] > 9.0
 
 
 def test_dynamic_sampling_uses_the_rule(bframe_video):
-    assert len(load_video(bframe_video, sampling="dynamic")) == 16  # 10 s < 16 s -> the minimum
+    assert len(load_video(bframe_video, FrameSampling(sampling="dynamic"))) == 16  # 10 s < 16 s -> the minimum
+    # above long_min_duration the long rule applies; the clip's own duration decides
+    tiers = FrameSampling(sampling="dynamic", rule=DynamicFrameRule(2, 8, frames_per_second=1.0),
+                          long_rule=DynamicFrameRule(10, 20, frames_per_second=1.0), long_min_duration=5.0)
+    assert [len(load_video(bframe_video, tiers, end=end)) for end in (4.0, 5.0, 10.0)] == [4, 6, 10]
 
 
 def test_random_targets_match_a_full_decode(bframe_video):
@@ -59,12 +63,12 @@ def test_random_targets_match_a_full_decode(bframe_video):
     frame_times = np.arange(250) / 25
     for _ in range(3):
         lo = float(rng.uniform(0, 8))
-        clip = load_video(bframe_video, num_frames=int(rng.integers(2, 40)), start=lo, end=lo + 2)
+        clip = load_video(bframe_video, FrameSampling(num_frames=int(rng.integers(2, 40))), start=lo, end=lo + 2)
         np.testing.assert_array_equal(frame_ids(clip.frames), shown_at(frame_times, clip.target_times))
 
 
 def test_keyframe_mode_returns_nearest_keyframes(bframe_video):
-    clip = load_video(bframe_video, num_frames=8, seek="keyframe")
+    clip = load_video(bframe_video, FrameSampling(num_frames=8), seek="keyframe")
     ids = frame_ids(clip.frames)
     keyframes = np.arange(0, 250, 50)  # GOP of 50, scene-cut keyframes disabled
     assert set(ids) <= set(keyframes)
@@ -84,7 +88,7 @@ def test_variable_frame_rate_timestamps_come_from_pts(tmp_path):
     clip = load_video(path)  # every frame
     np.testing.assert_array_equal(frame_ids(clip.frames), np.arange(100))
     np.testing.assert_allclose(clip.timestamps, times, atol=1e-3)
-    sampled = load_video(path, num_frames=37)
+    sampled = load_video(path, FrameSampling(num_frames=37))
     expected = shown_at(times, sampled.target_times)
     np.testing.assert_array_equal(frame_ids(sampled.frames), expected)
     np.testing.assert_allclose(sampled.timestamps, times[expected], atol=1e-3)
@@ -96,7 +100,7 @@ def test_stream_starting_late_is_on_the_players_clock(tmp_path, name):
     codec = {"codec": "libvpx-vp9"} if name.endswith(".webm") else {}
     path = write_indexed(tmp_path / name, times=list(times), fps=10, gop=10, **codec)
     assert probe(path).start_time == pytest.approx(1.5)
-    clip = load_video(path, num_frames=5)
+    clip = load_video(path, FrameSampling(num_frames=5))
     assert clip.duration == pytest.approx(5.0, abs=0.01)
     expected = shown_at(times - 1.5, uniform_times(0, 5.0, 5))
     np.testing.assert_array_equal(frame_ids(clip.frames), expected)
@@ -105,7 +109,7 @@ def test_stream_starting_late_is_on_the_players_clock(tmp_path, name):
 
 def test_one_frame_video(tmp_path):
     path = write_indexed(tmp_path / "one.mp4", 1)
-    clip = load_video(path, num_frames=4)
+    clip = load_video(path, FrameSampling(num_frames=4))
     np.testing.assert_array_equal(frame_ids(clip.frames), [0, 0, 0, 0])
     np.testing.assert_array_equal(clip.timestamps, [0, 0, 0, 0])
 
@@ -126,7 +130,7 @@ def test_one_frame_video(tmp_path):
 def test_codecs_and_containers(tmp_path, name, options):
     size = options.pop("size", (64, 48))
     path = write_indexed(tmp_path / name, 30, fps=10, size=size, **options)
-    clip = load_video(path, num_frames=6)
+    clip = load_video(path, FrameSampling(num_frames=6))
     assert clip.frames.shape == (6, size[1], size[0], 3)
     expected = shown_at(np.arange(30) / 10, clip.target_times)
     np.testing.assert_array_equal(frame_ids(clip.frames), expected)
@@ -143,7 +147,7 @@ def test_rotation_is_applied_as_a_player_shows_it(tmp_path, rotation):
     write_video(path, [frame] * 3, 10, rotation=rotation, crf=0)
     info = probe(path)
     assert info.rotation == rotation
-    clip = load_video(path, num_frames=1)
+    clip = load_video(path, FrameSampling(num_frames=1))
     expected = np.rot90(frame, k=rotation // 90)  # counter-clockwise, as FFmpeg's display matrix says
     assert clip.frames.shape[1:] == expected.shape
     assert (info.display_width, info.display_height) == (expected.shape[1], expected.shape[0])
@@ -166,7 +170,7 @@ def test_still_image_is_a_one_frame_clip(tmp_path):
 
     path = tmp_path / "still.png"
     Image.fromarray(frame_for(5, 50, 20)).save(path)
-    clip = load_video(path, num_frames=8, size=32)
+    clip = load_video(path, FrameSampling(num_frames=8), size=32)
     assert clip.frames.shape == (1, 32, 32, 3)
     assert clip.duration == 0.0 and clip.timestamps.tolist() == [0.0]
     assert probe(path).frame_count == 1
@@ -177,7 +181,7 @@ def test_folder_of_frames(tmp_path):
 
     for i in range(12):
         Image.fromarray(frame_for(i, 32, 24)).save(tmp_path / f"img{i}.png")  # img10 sorts after img9
-    clip = load_video(tmp_path, num_frames=4, source_fps=3)
+    clip = load_video(tmp_path, FrameSampling(num_frames=4), source_fps=3)
     expected = shown_at(np.arange(12) / 3, uniform_times(0, 4.0, 4))
     np.testing.assert_array_equal(frame_ids(clip.frames), expected)
     np.testing.assert_allclose(clip.timestamps, expected / 3)
@@ -194,7 +198,7 @@ def test_size_and_aspect_policies(tmp_path, aspect, pixel):
     from kangaroo.video import write_video
 
     path = write_video(tmp_path / "wide.mp4", [frame] * 2, 10, crf=0)
-    clip = load_video(path, num_frames=1, size=32, aspect=aspect, pad_value=0)
+    clip = load_video(path, FrameSampling(num_frames=1), size=32, aspect=aspect, pad_value=0)
     out = clip.frames[0].astype(int)
     assert out.shape == (32, 32, 3)
     if aspect == "pad":  # 32x16 image centred, black bands above and below
@@ -208,21 +212,21 @@ def test_size_and_aspect_policies(tmp_path, aspect, pixel):
 
 def test_non_ascii_path(tmp_path):
     path = write_indexed(tmp_path / "视频 vidéo ✓.mp4", 20, fps=10)
-    assert len(load_video(path, num_frames=3)) == 3
+    assert len(load_video(path, FrameSampling(num_frames=3))) == 3
     assert probe(path).frame_count == 20
 
 
 def test_progress_reports_every_frame(bframe_video):
     seen = []
-    load_video(bframe_video, num_frames=12, progress=lambda done, total: seen.append((done, total)))
+    load_video(bframe_video, FrameSampling(num_frames=12), progress=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (12, 12)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
 @pytest.mark.slow
 def test_isolated_decode_matches_in_process(bframe_video):
-    inline = load_video(bframe_video, num_frames=9)
-    isolated = load_video(bframe_video, num_frames=9, isolate=True, timeout=60)
+    inline = load_video(bframe_video, FrameSampling(num_frames=9))
+    isolated = load_video(bframe_video, FrameSampling(num_frames=9), isolate=True, timeout=60)
     np.testing.assert_array_equal(inline.frames, isolated.frames)
     np.testing.assert_array_equal(inline.timestamps, isolated.timestamps)
 
@@ -252,14 +256,14 @@ def test_exact_seek_matches_ground_truth_on_hard_gop_structures(tmp_path, option
     rng = np.random.default_rng(1)
     for _ in range(4):
         lo = float(rng.uniform(0, 8))
-        clip = load_video(path, num_frames=int(rng.integers(3, 25)), start=lo, end=float(rng.uniform(lo + 0.5, 10)))
+        clip = load_video(path, FrameSampling(num_frames=int(rng.integers(3, 25))), start=lo, end=float(rng.uniform(lo + 0.5, 10)))
         expected = shown_at(frame_times, clip.target_times)
         np.testing.assert_array_equal(frame_ids(clip.frames), expected)
         np.testing.assert_allclose(clip.timestamps, frame_times[expected], atol=1e-6)
 
 
 def test_every_frame_above_max_frames_resamples_uniformly(bframe_video):
-    clip = load_video(bframe_video, max_frames=10)
+    clip = load_video(bframe_video, FrameSampling(max_frames=10))
     np.testing.assert_allclose(clip.target_times, uniform_times(0, 10.0, 10))
     np.testing.assert_array_equal(frame_ids(clip.frames), shown_at(np.arange(250) / 25, clip.target_times))
 
@@ -282,5 +286,5 @@ def test_non_square_pixels_are_shown_at_display_aspect(tmp_path):
             container.mux(packet)
     info = probe(path)
     assert (info.width, info.height, info.display_width, info.display_height) == (32, 32, 64, 32)
-    clip = load_video(path, num_frames=2)
+    clip = load_video(path, FrameSampling(num_frames=2))
     assert clip.frames.shape == (2, 32, 64, 3) and clip.frame_size == (64, 32)

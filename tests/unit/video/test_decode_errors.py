@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kangaroo.video import (
+    FrameSampling,
     InvalidSamplingError,
     NoVideoStreamError,
     UnsupportedFormatError,
@@ -28,7 +29,7 @@ def good(tmp_path_factory):
 
 def _expect(error, path, **kwargs):
     with pytest.raises(error) as info:
-        load_video(path, num_frames=kwargs.pop("num_frames", 4), **kwargs)
+        load_video(path, FrameSampling(num_frames=kwargs.pop("num_frames", 4)), **kwargs)
     assert str(path) in str(info.value)
     assert info.value.source == str(path)
     return info.value
@@ -69,7 +70,7 @@ def test_image_renamed_mp4_is_read_as_one_frame(tmp_path):
 
     path = tmp_path / "image.mp4"
     Image.fromarray(frame_for(3, 40, 30)).save(path, format="PNG")
-    clip = load_video(path, num_frames=2)
+    clip = load_video(path, FrameSampling(num_frames=2))
     assert clip.frames.shape == (2, 30, 40, 3)
 
 
@@ -137,7 +138,7 @@ def test_corruption_mid_stream_does_not_crash(tmp_path, good):
     path = tmp_path / "corrupt.mp4"
     path.write_bytes(bytes(data))
     try:
-        clip = load_video(path, num_frames=8)
+        clip = load_video(path, FrameSampling(num_frames=8))
     except VideoError as exc:
         assert str(path) in str(exc)
     else:  # FFmpeg conceals the damage: the frames still come back with their real times
@@ -158,19 +159,17 @@ def test_isolated_errors_keep_their_type(tmp_path, good):
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(num_frames=0),
-        dict(num_frames=4, start=9.0, end=2.0),
-        dict(num_frames=4, start=100.0),
-        dict(num_frames=4, seek="fastest"),
-        dict(num_frames=4, aspect="squish", size=32),
-        dict(num_frames=4, size="axb"),
-        dict(num_frames=None, sampling="fps"),
-        dict(num_frames=None, sampling="bogus"),
+        dict(start=9.0, end=2.0),
+        dict(start=100.0),
+        dict(seek="fastest"),
+        dict(aspect="squish", size=32),
+        dict(size="axb"),
+        dict(sampling="fps"),  # a name, not a FrameSampling
     ],
 )
 def test_bad_arguments_are_typed_value_errors(good, kwargs):
     with pytest.raises(InvalidSamplingError) as info:
-        load_video(good, **kwargs)
+        load_video(good, **{"sampling": FrameSampling(num_frames=4), **kwargs})
     assert isinstance(info.value, ValueError)
     assert str(good) in str(info.value)
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from kangaroo.video import VideoError, load_video, probe
+from kangaroo.video import FrameSampling, VideoError, load_video, probe
 
 from video_fixtures import write_indexed
 
@@ -24,11 +24,11 @@ def test_files_are_closed_after_success_and_failure(tmp_path):
     good = write_indexed(tmp_path / "good.mp4", 30, fps=10)
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(good.read_bytes()[:200])
-    load_video(good, num_frames=2)  # warm up lazily opened library handles
+    load_video(good, FrameSampling(num_frames=2))  # warm up lazily opened library handles
     before = len(os.listdir("/proc/self/fd"))
     for _ in range(20):
-        load_video(good, num_frames=3)
+        load_video(good, FrameSampling(num_frames=3))
         probe(good)
         with pytest.raises(VideoError):
-            load_video(bad, num_frames=3)
+            load_video(bad, FrameSampling(num_frames=3))
     assert len(os.listdir("/proc/self/fd")) <= before

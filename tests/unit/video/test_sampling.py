@@ -1,10 +1,16 @@
+import dataclasses
+import json
+
 import numpy as np
 import pytest
+import yaml
 
+from kangaroo.video import FrameSamplingError
 from kangaroo.video.sampling import (
     INSTRUCTION_TUNING_RULE,
     LONG_VIDEO_TUNING_RULE,
     DynamicFrameRule,
+    FrameSampling,
     dynamic_frame_count,
     fps_frame_count,
     fps_times,
@@ -83,16 +89,111 @@ def test_dynamic_rule_is_configurable():
         DynamicFrameRule(min_frames=10, max_frames=5)
 
 
-def test_sample_times_dispatches_and_validates():
-    assert len(sample_times(0, 100, sampling="dynamic")) == 64
-    assert len(sample_times(0, 100, sampling="dynamic", max_frames=20)) == 20
-    assert len(sample_times(0, 10, sampling="uniform", num_frames=32, max_frames=8)) == 8
-    with pytest.raises(ValueError, match="num_frames"):
-        sample_times(0, 10, sampling="uniform")
-    with pytest.raises(ValueError, match="fps"):
-        sample_times(0, 10, sampling="fps")
-    with pytest.raises(ValueError, match="unknown sampling"):
-        sample_times(0, 10, sampling="random")
+def test_sample_times_follow_the_frame_sampling():
+    assert len(sample_times(0, 100, FrameSampling(sampling="dynamic"))) == 64
+    assert len(sample_times(0, 100, FrameSampling(sampling="dynamic", max_frames=20))) == 20
+    assert len(sample_times(0, 10, FrameSampling(num_frames=32, max_frames=8))) == 8
+    np.testing.assert_allclose(sample_times(2, 4, FrameSampling(num_frames=4)), uniform_times(2, 4, 4))
+    np.testing.assert_allclose(sample_times(0, 600, FrameSampling(sampling="fps", fps=1.0, max_frames=64)),
+                               fps_times(0, 600, 1.0, max_frames=64))
+    with pytest.raises(ValueError, match="every frame"):
+        sample_times(0, 10, FrameSampling())  # every frame: only load_video knows the frames
+
+
+# -- FrameSampling: one value for the whole bundle ----------------------------------------------
+
+
+TIERS = FrameSampling(sampling="dynamic", rule=DynamicFrameRule(8, 32, frames_per_second=2.0),
+                      long_rule=DynamicFrameRule(32, 80, frames_per_second=2.0), long_min_duration=16.0)
+
+
+def test_frame_sampling_rejects_every_problem_at_once():
+    with pytest.raises(FrameSamplingError) as info:
+        FrameSampling(sampling="fps", num_frames=0, max_frames=0, rule=INSTRUCTION_TUNING_RULE)
+    assert isinstance(info.value, ValueError)
+    assert info.value.errors == [
+        "num_frames must be >= 1, got 0",
+        "num_frames is for sampling='uniform', not 'fps'; use max_frames",
+        "sampling='fps' needs fps > 0 (frames per second to sample), got None",
+        "max_frames must be >= 1, got 0",
+        "rule is for sampling='dynamic', not 'fps'",
+    ]
+    with pytest.raises(FrameSamplingError, match="unknown sampling 'random'; choose one of uniform, fps, dynamic"):
+        FrameSampling(sampling="random")  # type: ignore[arg-type]
+    with pytest.raises(FrameSamplingError, match="fps is for sampling='fps', not 'uniform'"):
+        FrameSampling(num_frames=8, fps=2.0)
+    with pytest.raises(FrameSamplingError, match="long_rule and long_min_duration go together"):
+        FrameSampling(sampling="dynamic", long_min_duration=10.0)
+    with pytest.raises(FrameSamplingError, match="min_frames <= max_frames"):
+        DynamicFrameRule(min_frames=10, max_frames=5)
+
+
+def test_frame_sampling_is_a_frozen_value():
+    dynamic = FrameSampling(sampling="dynamic")
+    assert dynamic.rule == INSTRUCTION_TUNING_RULE  # the default rule is filled in: one value, one behaviour
+    assert dynamic == FrameSampling(sampling="dynamic", rule=INSTRUCTION_TUNING_RULE)
+    assert hash(dynamic) == hash(FrameSampling(sampling="dynamic", rule=INSTRUCTION_TUNING_RULE))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        dynamic.max_frames = 8  # type: ignore[misc]
+
+
+def test_the_long_rule_applies_above_long_min_duration():
+    # 8-32 frames at 2 per second; clips longer than 16 s get 32-80
+    counts = [TIERS.frame_count(d) for d in (2.0, 8.0, 16.0, 16.5, 20.0, 50.0)]
+    assert counts == [8, 16, 32, 34, 40, 80]
+    assert TIERS.rule_for(16.0) == TIERS.rule and TIERS.rule_for(16.5) == TIERS.long_rule
+    assert dataclasses.replace(TIERS, max_frames=50).frame_count(50.0) == 50  # the cap applies to both rules
+    assert len(sample_times(10, 60, TIERS)) == 80
+
+
+def test_most_frames_bounds_every_clip():
+    assert FrameSampling(num_frames=16).most_frames == 16
+    assert FrameSampling(num_frames=16, max_frames=8).most_frames == 8
+    assert FrameSampling().most_frames is None  # every frame
+    assert FrameSampling(sampling="fps", fps=1.0).most_frames is None
+    assert FrameSampling(sampling="fps", fps=1.0, max_frames=64).most_frames == 64
+    assert FrameSampling(sampling="dynamic").most_frames == 64
+    assert TIERS.most_frames == 80
+    assert FrameSampling(sampling="dynamic", rule=DynamicFrameRule(2, 33, multiple_of=4)).most_frames == 32
+
+
+def test_with_frames_sets_the_count_or_the_cap():
+    assert FrameSampling(num_frames=16).with_frames(64) == FrameSampling(num_frames=64)
+    assert FrameSampling(sampling="fps", fps=2.0).with_frames(8) == FrameSampling(sampling="fps", fps=2.0, max_frames=8)
+    assert TIERS.with_frames(40).most_frames == 40
+    with pytest.raises(FrameSamplingError):
+        FrameSampling(num_frames=16).with_frames(0)
+
+
+@pytest.mark.parametrize("sampling", [FrameSampling(), FrameSampling(num_frames=16),
+                                      FrameSampling(sampling="fps", fps=0.5, max_frames=64), TIERS,
+                                      FrameSampling(sampling="dynamic", max_frames=20)])
+def test_frame_sampling_round_trips_through_json_and_yaml(sampling):
+    data = sampling.to_dict()
+    assert FrameSampling.from_dict(json.loads(json.dumps(data))) == sampling
+    assert FrameSampling.from_dict(yaml.safe_load(yaml.safe_dump(data))) == sampling
+    assert all(value is not None for value in data.values())  # unset fields are left out
+
+
+def test_from_dict_names_every_bad_key():
+    with pytest.raises(FrameSamplingError) as info:
+        FrameSampling.from_dict({"sampling": "unifrom", "num_frame": 8, "fps": "fast",
+                                 "rule": {"min_frames": 40, "max_frames": 30}})
+    assert info.value.errors == [
+        "sampling: expected one of uniform, fps, dynamic, got 'unifrom'",
+        "num_frame: unknown key; FrameSampling has sampling, num_frames, fps, max_frames, rule, long_rule, "
+        "long_min_duration",
+        "fps: expected a number or null, got 'fast'",
+        "rule: need 1 <= min_frames <= max_frames, got 40, 30",
+    ]
+    with pytest.raises(FrameSamplingError, match="num_frames is for sampling='uniform'"):
+        FrameSampling.from_dict({"sampling": "dynamic", "num_frames": 8})
+
+
+def test_describe_says_what_a_clip_gets():
+    assert FrameSampling(num_frames=16).describe() == "16 frames"
+    assert FrameSampling(sampling="fps", fps=2.0, max_frames=64).describe() == "2 per second, at most 64"
+    assert TIERS.describe() == "8-32 frames by duration, 32-80 above 16 s"
 
 
 def test_frames_shown_at_picks_the_last_frame_started():

@@ -302,7 +302,7 @@ def _clip_range(record: Record) -> tuple[float, float]:
 
 def _frame_at(video: str, time: float) -> tuple[np.ndarray, float]:
     """The frame a player shows at ``time`` (uint8 ``(H, W, 3)``) and its own timestamp."""
-    from kangaroo.video import load_video
+    from kangaroo.video import FrameSampling, load_video
 
-    clip = load_video(video, num_frames=1, start=time, end=time + FRAME_WINDOW, seek="exact")
+    clip = load_video(video, FrameSampling(num_frames=1), start=time, end=time + FRAME_WINDOW, seek="exact")
     return clip.frames[0], float(clip.timestamps[0])

@@ -3,7 +3,7 @@
 The paper (section III-A, "Scene Cut") removes overly short videos and cuts long ones into clips
 with PySceneDetect, so that every pre-training clip is one shot of a bounded length.
 
-Frames are decoded by kangaroo's own video layer (`kangaroo.video.load_video`, ``sampling="fps"``,
+Frames are decoded by kangaroo's own video layer (`kangaroo.video.load_video` with fps `FrameSampling`,
 small frames, exact seek) and handed one by one to a PySceneDetect detector's low-level
 ``process_frame`` API; PySceneDetect's VideoStream / SceneManager are not used, so decoding (and
 its error handling, timeouts and PTS-exact timestamps) stays in one place. A cut is placed at the
@@ -169,15 +169,16 @@ class SceneCutStep:
         Windows hold a whole number of analysis intervals, so the sampling grid
         (``lo + (i + 0.5) / analysis_fps``) runs on unbroken from one window to the next.
         """
-        from kangaroo.video import load_video
+        from kangaroo.video import FrameSampling, load_video
 
+        sampling = FrameSampling(sampling="fps", fps=self.analysis_fps)
         step = max(1, round(self.chunk_seconds * self.analysis_fps)) / self.analysis_fps
         t0 = lo
         while t0 < hi:
             t1 = min(t0 + step, hi)
             if hi - t1 < 0.5 / self.analysis_fps:  # no sliver of a window at the end
                 t1 = hi
-            clip = load_video(path, sampling="fps", fps=self.analysis_fps, start=t0, end=t1, size=size,
+            clip = load_video(path, sampling, start=t0, end=t1, size=size,
                               aspect="stretch", timeout=self.decode_timeout, threads=self.decode_threads)
             yield clip.frames, clip.timestamps
             t0 = t1

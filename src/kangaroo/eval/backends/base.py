@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from kangaroo.eval.samples import EvalSample
+from kangaroo.video.sampling import FrameSampling
 
 
 @dataclass
@@ -39,8 +40,8 @@ class Backend(Protocol):
         """What to record in the results manifest (model path or endpoint, settings)."""
         ...
 
-    def load_video(self, sample: EvalSample, num_frames: int, sampling: str, fps: float | None) -> tuple[Any, np.ndarray]:
-        """``(video payload for a GenerationRequest, timestamps (T,) seconds of the sampled frames)``.
+    def load_video(self, sample: EvalSample, sampling: FrameSampling) -> tuple[Any, np.ndarray]:
+        """``(video payload for a GenerationRequest, timestamps (T,) seconds of the frames ``sampling`` picks)``.
 
         Raises a `kangaroo.video.VideoError` when the video cannot be read.
         """

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from kangaroo.eval.samples import EvalSample
+from kangaroo.video.sampling import FrameSampling
 
 from .base import GenerationRequest
 
@@ -55,12 +56,9 @@ class KangarooBackend:
                 "projector": getattr(config, "projector_type", None), "image_size": self.processor.layout.image_size,
                 "device": self.device, "dtype": str(next(self.model.parameters()).dtype), "batch_size": self.batch_size}
 
-    def load_video(self, sample: EvalSample, num_frames: int, sampling: str, fps: float | None) -> tuple[Any, np.ndarray]:
-        kwargs: dict[str, Any] = {"sampling": sampling, **sample.load_kwargs()}
-        if sampling == "fps":
-            kwargs["fps"] = fps
-        pixel_values, timestamps = self.processor.load_video_frames(
-            sample.video, num_frames=num_frames if sampling == "uniform" else None, **kwargs)
+    def load_video(self, sample: EvalSample, sampling: FrameSampling) -> tuple[Any, np.ndarray]:
+        processor = self.processor.with_sampling(sampling)
+        pixel_values, timestamps = processor.load_video_frames(sample.video, **sample.load_kwargs())
         return LoadedVideo(pixel_values, timestamps), timestamps.numpy().astype(np.float64)
 
     def _input_ids(self, request: GenerationRequest, frame_count: int) -> list[int]:

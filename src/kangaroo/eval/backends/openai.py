@@ -32,6 +32,7 @@ import numpy as np
 
 from kangaroo.eval.samples import EvalSample
 from kangaroo.inference.openai_client import JpegFrames, OpenAIClient, file_data_url, fit_within
+from kangaroo.video.sampling import FrameSampling
 
 from .base import GenerationRequest
 
@@ -106,17 +107,14 @@ class OpenAIBackend:
 
     # --- video ---------------------------------------------------------------------------------
 
-    def load_video(
-        self, sample: EvalSample, num_frames: int, sampling: str, fps: float | None
-    ) -> tuple[FramesPayload | FilePayload, np.ndarray]:
+    def load_video(self, sample: EvalSample, sampling: FrameSampling) -> tuple[FramesPayload | FilePayload, np.ndarray]:
         """``(payload, timestamps)``; raises a `kangaroo.video.VideoError` when the video cannot be used."""
         if self.video_as == "video":
-            return _whole_file(sample, num_frames, sampling, fps)
+            return _whole_file(sample, sampling)
         from kangaroo.video import load_video
 
-        clip = load_video(sample.video, num_frames=num_frames, sampling=sampling, fps=fps,
-                          size=_decode_size(sample.video, self.frames.max_side), aspect="stretch",
-                          **sample.load_kwargs())
+        clip = load_video(sample.video, sampling, size=_decode_size(sample.video, self.frames.max_side),
+                          aspect="stretch", **sample.load_kwargs())
         urls = tuple(self.frames.data_url(frame) for frame in clip.frames)
         return FramesPayload(urls), clip.timestamps
 
@@ -159,7 +157,7 @@ def _decode_size(source: str | None, max_side: int) -> tuple[int, int] | None:
     return fit_within(info.display_width, info.display_height, max_side)
 
 
-def _whole_file(sample: EvalSample, num_frames: int, sampling: str, fps: float | None):
+def _whole_file(sample: EvalSample, sampling: FrameSampling):
     """``video_as="video"``: the file as one part, and where the harness would have sampled it."""
     from kangaroo.video import InvalidSamplingError, VideoNotFoundError, probe, sample_times
 
@@ -180,7 +178,7 @@ def _whole_file(sample: EvalSample, num_frames: int, sampling: str, fps: float |
     if not info.duration > 0:
         info = probe(source, scan=True)
     try:
-        times = sample_times(0.0, info.duration, sampling=sampling, num_frames=num_frames, fps=fps)
+        times = sample_times(0.0, info.duration, sampling)
     except ValueError as exc:
         raise InvalidSamplingError(source, str(exc)) from None
     mime = mime if mime.startswith("video/") else "video/mp4"

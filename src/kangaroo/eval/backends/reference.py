@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from kangaroo.eval.samples import EvalSample
+from kangaroo.video.sampling import FrameSampling
 
 from .base import GenerationRequest
 
@@ -20,11 +21,10 @@ class _FrameCounter:
     name = "reference"
     batch_size = 8
 
-    def load_video(self, sample: EvalSample, num_frames: int, sampling: str, fps: float | None) -> tuple[Any, np.ndarray]:
+    def load_video(self, sample: EvalSample, sampling: FrameSampling) -> tuple[Any, np.ndarray]:
         from kangaroo.video import load_video
 
-        clip = load_video(sample.video, num_frames=num_frames if sampling == "uniform" else None,
-                          sampling=sampling, fps=fps, size=(32, 32), seek="keyframe", **sample.load_kwargs())
+        clip = load_video(sample.video, sampling, size=(32, 32), seek="keyframe", **sample.load_kwargs())
         return None, np.asarray(clip.timestamps)
 
 
