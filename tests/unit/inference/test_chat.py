@@ -200,7 +200,7 @@ def test_a_plain_tokenizer_gets_the_models_layout_and_must_match_its_ids(setup):
     bpe = train_bpe_tokenizer(["a b c d"] * 3, vocab_size=300)  # a trained BPE keeps the video-token ids
     assert chat_processor(model, bpe).video_token_ids == processor.video_token_ids
     _, history = model.chat(video, "Hello?", tokenizer=processor.tokenizer, **GREEDY)
-    assert history.frame_count == plain.num_frames == 16  # a plain tokenizer: the default sampling
+    assert history.frame_count == plain.sampling.num_frames == 16  # a plain tokenizer: the default sampling
     built_for_other_ids = kangaroo_tiny(build_byte_tokenizer(), seed=1, video_pad_token_id=5)
     with pytest.raises(ValueError, match="video-token ids differ"):
         built_for_other_ids.chat(video, "Hello?", tokenizer=processor.tokenizer)
