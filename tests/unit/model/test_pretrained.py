@@ -11,6 +11,7 @@ from kangaroo.model.builders import kangaroo_tiny
 from kangaroo.model.pretrained import ModelLoadError, load_config, load_pretrained, load_processor
 from kangaroo.model.tokenizer import build_byte_tokenizer
 from kangaroo.processing import KangarooProcessor
+from kangaroo.video import FrameSampling
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def saved(tmp_path_factory):
     tokenizer = build_byte_tokenizer()
     model = kangaroo_tiny(tokenizer, seed=4)
     model.save_pretrained(directory)
-    KangarooProcessor(tokenizer, model.config.layout, num_frames=5).save_pretrained(directory)
+    KangarooProcessor(tokenizer, model.config.layout, sampling=FrameSampling(num_frames=5)).save_pretrained(directory)
     return directory, model
 
 
@@ -27,7 +28,7 @@ def test_loads_the_saved_weights_and_processor(saved):
     directory, original = saved
     model, processor = load_pretrained(directory)
     assert not model.training and next(model.parameters()).device.type == "cpu"
-    assert processor.num_frames == 5 and processor.layout == model.config.layout
+    assert processor.sampling == FrameSampling(num_frames=5) and processor.layout == model.config.layout
     for name, value in original.state_dict().items():
         assert torch.equal(model.state_dict()[name], value), name
     half, _ = load_pretrained(directory, dtype=torch.bfloat16)
