@@ -15,6 +15,7 @@ processor puts where a video part is, become special ids.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
 import re
@@ -487,9 +488,13 @@ class KangarooProcessor:
         ``overrides`` replace saved settings (``sampling=FrameSampling(num_frames=32)``, ``layout=...``);
         without them the processor samples as saved (a trained model: as it was trained).
         Raises ``FileNotFoundError`` when the directory or its ``processor_config.json`` is missing,
-        `kangaroo.video.FrameSamplingError` when its sampling is malformed.
+        ``ValueError`` naming the file when it holds settings this processor does not take (e.g.
+        the flat ``num_frames`` / ``fps`` of older files), `kangaroo.video.FrameSamplingError` when
+        its sampling is malformed.
         """
         from transformers import AutoTokenizer
+
+        from kangaroo.video import FrameSamplingError
 
         path = Path(directory)
         if not path.is_dir():
@@ -501,9 +506,17 @@ class KangarooProcessor:
             raise FileNotFoundError(f"{config_file}: missing; is {path} a saved KangarooProcessor?")
         config = json.loads(config_file.read_text(encoding="utf-8"))
         config.pop("processor_class", None)
+        accepted = set(inspect.signature(cls).parameters) - {"tokenizer"}
+        unknown = sorted(set(config) - accepted)
+        if unknown:
+            raise ValueError(f"{config_file}: unknown settings {unknown} (saved by another kangaroo version?); "
+                             f"a processor config holds {sorted(accepted)}")
         config["layout"] = VideoTokenLayout(**config["layout"])
         if "sampling" in config:
-            config["sampling"] = FrameSampling.from_dict(config["sampling"])
+            try:
+                config["sampling"] = FrameSampling.from_dict(config["sampling"])
+            except FrameSamplingError as exc:
+                raise FrameSamplingError([f"sampling: {e}" for e in exc.errors], config_file) from None
         config.update(overrides)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         return cls(tokenizer, **config)

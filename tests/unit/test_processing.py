@@ -353,6 +353,23 @@ def test_save_and_load(tokenizer, tmp_path, colour_video):
     assert KangarooProcessor.from_pretrained(saved, sampling=three).sampling == three
 
 
+def test_a_config_with_other_settings_is_a_clear_error(tokenizer, tmp_path):
+    import json
+
+    from kangaroo.video import FrameSamplingError
+
+    saved = KangarooProcessor(tokenizer, SMALL).save_pretrained(tmp_path / "proc")
+    config_file = saved / "processor_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    older = {**config, "sampling": "uniform", "num_frames": 16, "fps": None}  # flat keys of older files
+    config_file.write_text(json.dumps(older), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"processor_config\.json: unknown settings \['fps', 'num_frames'\]"):
+        KangarooProcessor.from_pretrained(saved)
+    config_file.write_text(json.dumps({**config, "sampling": {"sampling": "fps"}}), encoding="utf-8")
+    with pytest.raises(FrameSamplingError, match=r"processor_config\.json: sampling: sampling='fps' needs fps"):
+        KangarooProcessor.from_pretrained(saved)
+
+
 def test_load_from_missing_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="local directories"):
         KangarooProcessor.from_pretrained(tmp_path / "nope")
