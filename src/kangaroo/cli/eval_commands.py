@@ -56,6 +56,15 @@ def _frame_counts(value: str | None) -> list[int | None]:
     return list(counts)
 
 
+def _video_controls(value: str | None) -> list[str | None]:
+    """The runs of each task: the real video, then each control asked for."""
+    from kangaroo.eval.video_control import check_control
+
+    if value is None:
+        return [None]
+    return [None, *dict.fromkeys(check_control(v) for v in _split_list(value, "video control"))]
+
+
 def _data_dirs(values: list[str]) -> tuple[Path | None, dict[str, Path]]:
     """``--data-dir DIR`` (every task) and ``--data-dir TASK=DIR`` (one task)."""
     default, per_task = None, {}
@@ -150,6 +159,9 @@ def eval_command(
     device: Annotated[str | None, typer.Option("--device", help="kangaroo backend: cpu, cuda, cuda:1 (default: cuda:LOCAL_RANK if any, else cpu).")] = None,
     shard: Annotated[str | None, typer.Option(
         "--shard", help="Run shard I/K of the samples (default: RANK/WORLD_SIZE under torchrun).")] = None,
+    video_control: Annotated[str | None, typer.Option(
+        "--video-control", help="Also run each task with its videos replaced: blank (grey video of the same "
+                                "length), shuffled (another sample's video), or both: blank,shuffled.")] = None,
     list_tasks: Annotated[bool, typer.Option("--list", help="List the built-in tasks and exit.")] = False,
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress", help="Progress bar (default: on a terminal).")] = None,
 ) -> None:
@@ -165,6 +177,7 @@ def eval_command(
     from kangaroo.eval.report import write_report
     from kangaroo.eval.runner import EvalSettingsError, run_task
     from kangaroo.eval.task import TaskConfigError, builtin_tasks, load_task
+    from kangaroo.eval.video_control import VideoControlError
 
     if list_tasks:
         _print_task_list(builtin_tasks(), load_task)
@@ -176,6 +189,7 @@ def eval_command(
         default_dir, per_task_dirs = _data_dirs(list(data_dir or []))
         task_dirs = [_data_dir_for(t, default_dir, per_task_dirs) for t in tasks]
         counts = _frame_counts(frames)
+        controls = _video_controls(video_control)
         the_shard = _shard(shard)
         model_backend = _backend(backend, model, base_url, device, batch_size, video_as, concurrency, timeout)
     except (TaskConfigError, ValueError) as exc:
@@ -186,13 +200,14 @@ def eval_command(
     finished = []
     try:
         for the_task, the_dir in zip(tasks, task_dirs, strict=True):
-            for count in counts:
-                label = f"{the_task.name} ({count or the_task.frames.most_frames} frames)"
+            for count, control in ((c, v) for c in counts for v in controls):
+                label = (f"{the_task.name} ({count or the_task.frames.most_frames} frames"
+                         f"{f', {control} video' if control else ''})")
                 with Progress(TextColumn(escape(label)), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                               TimeRemainingColumn(), console=err_console, transient=True, disable=not show) as bar:
                     job = bar.add_task(label, total=None)
                     metrics = run_task(model_backend, the_task, the_dir, out, frames=count, prompt=prompt,
-                                       limit=limit, shard=the_shard,
+                                       limit=limit, shard=the_shard, video_control=control,
                                        progress=lambda done, total, j=job: bar.update(j, completed=done, total=total))
                 if metrics is None:
                     err_console.print(f"{escape(label)}: shard {the_shard.index}/{the_shard.count} done; the last "
@@ -202,7 +217,7 @@ def eval_command(
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: finished samples are saved; run the same command to resume")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except (BenchmarkDataError, EvalSettingsError, TaskConfigError) as exc:
+    except (BenchmarkDataError, EvalSettingsError, TaskConfigError, VideoControlError) as exc:
         _print_error(exc)
         raise typer.Exit(EXIT_USAGE) from None
     if finished:
@@ -242,7 +257,7 @@ def _print_task_list(names: list[str], load_task: Any) -> None:
 
 def _print_summary(results: list[dict[str, Any]]) -> None:
     table = Table(box=None)
-    for column in ("task", "frames", "samples", "errors", "accuracy", "strict", "unparsed %", "MAE s"):
+    for column in ("task", "frames", "video", "samples", "errors", "accuracy", "strict", "unparsed %", "MAE s"):
         table.add_column(column, overflow="fold")
     for m in results:
         o = m["overall"]
@@ -251,6 +266,6 @@ def _print_summary(results: list[dict[str, Any]]) -> None:
             value = o.get(key)
             return "-" if value is None else f"{value:.1f}" if key != "mae_seconds" else f"{value:.2f}"
 
-        table.add_row(m["task"], str(m["frames"]), str(o["total"]), str(o["errors"]), fmt("accuracy"),
+        table.add_row(m["task"], str(m["frames"]), m.get("video_control") or "real", str(o["total"]), str(o["errors"]), fmt("accuracy"),
                       fmt("accuracy_strict"), fmt("unparsed_rate"), fmt("mae_seconds"))
     console.print(table)

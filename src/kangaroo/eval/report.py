@@ -42,7 +42,7 @@ def write_report(out_dir: str | os.PathLike[str], others: list[str | os.PathLike
     models = [_model_entry(out)] + [_model_entry(Path(o)) for o in others]
     written = {"json": out / "results.json", "markdown": out / "results.md"}
     summary = {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "model": models[0]["model"],
-               "runs": [_run_entry(r) for r in models[0]["runs"]]}
+               "runs": [_run_entry(r) for r in models[0]["runs"] + models[0]["controls"]]}
     atomic_write_json(written["json"], summary)  # concurrent shards may both write
     atomic_write_text(written["markdown"], render_markdown(models))
     if plots and models[0]["runs"]:
@@ -51,15 +51,17 @@ def write_report(out_dir: str | os.PathLike[str], others: list[str | os.PathLike
 
 
 def _model_entry(out: Path) -> dict[str, Any]:
-    runs = collect_runs(out)
-    model = runs[0]["manifest"].get("model", {}) if runs else {}
-    return {"name": model.get("name", out.name), "model": model, "runs": runs}
+    every = collect_runs(out)
+    model = every[0]["manifest"].get("model", {}) if every else {}
+    runs = [r for r in every if not r["metrics"].get("video_control")]
+    controls = [r for r in every if r["metrics"].get("video_control")]
+    return {"name": model.get("name", out.name), "model": model, "runs": runs, "controls": controls}
 
 
 def _run_entry(run: dict[str, Any]) -> dict[str, Any]:
     metrics = run["metrics"]
     return {"task": metrics["task"], "title": metrics["title"], "frames": metrics["frames"],
-            "prompt": metrics["prompt"], "overall": metrics["overall"], "groups": metrics["groups"],
+            "prompt": metrics["prompt"], "video_control": metrics.get("video_control"), "overall": metrics["overall"], "groups": metrics["groups"],
             "errors": metrics["errors"], "manifest": run["manifest"], "folder": run["folder"]}
 
 
@@ -107,8 +109,10 @@ def render_markdown(models: list[dict[str, Any]]) -> str:
         lines += _videomme_table(models, chosen)
     if any("seedbench_video" in c for c in chosen):
         lines += _seed_table(models, chosen)
+    if models[0]["controls"]:
+        lines += _controls_table(models[0])
     for model in models[:1]:
-        for run in model["runs"]:
+        for run in model["runs"] + model["controls"]:
             lines += _task_details(run)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -155,10 +159,33 @@ def _seed_table(models: list[dict[str, Any]], chosen: list[dict[str, dict[str, A
     return [*lines, ""]
 
 
+def _controls_table(model: dict[str, Any]) -> list[str]:
+    """Accuracy with the real video beside the video controls (blank, shuffled) of the same task."""
+    from .video_control import VIDEO_CONTROLS
+
+    real = {(r["metrics"]["task"], r["metrics"]["frames"]): r for r in model["runs"]}
+    controlled: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+    for run in model["controls"]:
+        key = (run["metrics"]["task"], run["metrics"]["frames"])
+        controlled.setdefault(key, {})[run["metrics"]["video_control"]] = run
+    lines = ["## Video controls", "",
+             "Accuracy (%) with each sample's real video, a blank (grey) video of the same length, and another "
+             "sample's video. A model that reads the video drops towards chance under both controls.", "",
+             "| Task | Frames | Real video | " + " | ".join(c.capitalize() for c in VIDEO_CONTROLS) + " |",
+             "|---|---|---|" + "---|" * len(VIDEO_CONTROLS)]
+    for (task, frames), runs in sorted(controlled.items()):
+        title = next(iter(runs.values()))["metrics"]["title"]
+        cells = [_cell(real.get((task, frames)))] + [_cell(runs.get(c)) for c in VIDEO_CONTROLS]
+        lines.append(f"| {title} | {frames} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def _task_details(run: dict[str, Any]) -> list[str]:
     metrics, manifest = run["metrics"], run["manifest"]
     overall = metrics["overall"]
-    lines = [f"## {metrics['title']} ({metrics['task']}, {metrics['frames']} frames, prompt `{metrics['prompt']}`)", ""]
+    control = f", video control: {metrics['video_control']}" if metrics.get("video_control") else ""
+    lines = [f"## {metrics['title']} ({metrics['task']}, {metrics['frames']} frames, prompt `{metrics['prompt']}`"
+             f"{control})", ""]
     head = ["samples", "scored", "errors", "accuracy (lenient)"]
     if metrics["scoring"] == "choice":
         head += ["accuracy (strict)", "unparsed (%)"]

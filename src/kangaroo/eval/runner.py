@@ -6,6 +6,7 @@ Layout under ``out_dir``::
                                              (N: the most frames a clip gets, FrameSampling.most_frames)
     <task>/frames_<N>/predictions.jsonl      one result per sample (``.shard-I-of-K`` when sharded)
     <task>/frames_<N>/metrics.json           aggregated, once every shard is complete
+    <task>/frames_<N>-<control>/...          the same with a video control (blank, shuffled)
 
 Resumable: a rerun reads what is there (a torn last line is dropped), skips finished samples
 and retries only backend failures. Sharded: shard ``I`` of ``K`` takes every K-th sample; the
@@ -33,6 +34,7 @@ from .prompting import render_prompt
 from .samples import EvalSample
 from .scoring import aggregate, score_reply
 from .task import TaskConfig
+from .video_control import apply_video_control, check_control
 
 if TYPE_CHECKING:
     from kangaroo.video.sampling import FrameSampling
@@ -81,6 +83,7 @@ class TaskRun:
     folder: Path
     sampling: FrameSampling  # the task's, with --frames applied
     prompt_name: str
+    video_control: str | None = None  # blank | shuffled: every sample's video replaced
 
     @property
     def frames(self) -> int:
@@ -111,18 +114,25 @@ def run_task(
     limit: int | None = None,
     shard: Shard | None = None,
     progress: ProgressCallback | None = None,
+    video_control: str | None = None,
 ) -> dict[str, Any] | None:
     """Evaluate ``backend`` on ``task``; returns the merged metrics, or None while other shards
     are unfinished. ``frames`` replaces the task's frame count (`FrameSampling.with_frames`: the
-    count of uniform sampling, the cap of fps and dynamic sampling). Raises `BenchmarkDataError`
-    for unreadable annotations and `EvalSettingsError` when ``out_dir`` holds results made with
-    other settings."""
+    count of uniform sampling, the cap of fps and dynamic sampling). ``video_control`` (``blank`` or
+    ``shuffled``, see `kangaroo.eval.video_control`) replaces every sample's video; its results go to
+    their own folder. Raises `BenchmarkDataError` for unreadable annotations, `VideoControlError` for a
+    control that cannot apply, and `EvalSettingsError` when ``out_dir`` holds results made with other
+    settings."""
     shard = shard or Shard()
     sampling = task.frames if frames is None else task.frames.with_frames(int(frames))
     prompt_name = prompt or task.prompt
     prompt_spec = task.prompt_variant(prompt_name)
-    run = TaskRun(task, Path(out_dir) / task.name / f"frames_{sampling.most_frames}", sampling, prompt_name)
+    suffix = "" if video_control is None else f"-{check_control(video_control)}"
+    run = TaskRun(task, Path(out_dir) / task.name / f"frames_{sampling.most_frames}{suffix}", sampling, prompt_name,
+                  video_control)
     samples = _select(read_samples(task.format, data_dir, task.data, task.subtitles), limit)
+    if video_control is not None:
+        samples = apply_video_control(samples, video_control, Path(out_dir) / ".video-control")
     manifest = _manifest(backend, run, data_dir, limit, len(samples), shard.count)
     _claim_folder(run, manifest)
 
@@ -265,7 +275,7 @@ def merge_shards(run: TaskRun, samples: list[EvalSample], shard_count: int) -> d
     task = run.task
     metrics = aggregate(ordered, task.scoring, task.average, task.average_over, task.report_groups)
     metrics.update(task=task.name, title=task.title, frames=run.frames, prompt=run.prompt_name,
-                   scoring=task.scoring, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                   scoring=task.scoring, video_control=run.video_control, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     atomic_write_json(run.metrics_path, metrics)
     if task.submission:
         answers = {r["id"]: ord(r["lenient"]) - 65 for r in ordered if r.get("lenient")}
@@ -287,7 +297,7 @@ def _manifest(backend: Backend, run: TaskRun, data_dir: Any, limit: int | None, 
         "task": {"name": task.name, "title": task.title, "format": task.format, "file": str(source),
                  "file_sha256": hashlib.sha256(source.read_bytes()).hexdigest() if source.is_file() else None,
                  "data_dir": os.fspath(Path(data_dir).expanduser().resolve()), "data": task.data},
-        "frames": run.frames, "sampling": run.sampling.to_dict(),
+        "frames": run.frames, "sampling": run.sampling.to_dict(), "video_control": run.video_control,
         "prompt": {"name": run.prompt_name, **vars(task.prompt_variant(run.prompt_name))},
         "generation": {"decoding": "greedy", "max_new_tokens": task.max_new_tokens},
         "extraction": EXTRACTION_RULES[task.scoring], "limit": limit, "samples": count, "shards": shards,
@@ -296,7 +306,7 @@ def _manifest(backend: Backend, run: TaskRun, data_dir: Any, limit: int | None, 
     }
 
 
-_SETTINGS = ("model", "task", "frames", "sampling", "prompt", "generation", "limit", "shards")
+_SETTINGS = ("model", "task", "frames", "sampling", "video_control", "prompt", "generation", "limit", "shards")
 
 
 def _claim_folder(run: TaskRun, manifest: dict[str, Any]) -> None:

@@ -140,8 +140,7 @@ def _name(*parts: object) -> str:
 
 
 def _blank_video(folder: Path, width: int, height: int, fps: float, *, start: float, count: int) -> Path:
-    from kangaroo.io import atomic_path
-    from kangaroo.video.writer import write_video
+    from kangaroo.video.writer import write_video  # atomic: the file appears complete or not at all
 
     w, h = _scaled(width, height, even=True)
     target = folder / f"{_name(w, h, round(fps, 6), round(start, 6), count)}.mp4"
@@ -150,9 +149,7 @@ def _blank_video(folder: Path, width: int, height: int, fps: float, *, start: fl
     folder.mkdir(parents=True, exist_ok=True)
     frame = np.full((h, w, 3), BLANK_GREY, dtype=np.uint8)
     times = (start + np.arange(count) / fps).tolist()
-    with atomic_path(target) as temporary:
-        write_video(temporary, (frame for _ in range(count)), fps, timestamps=times,
-                    options={"preset": "ultrafast"})
+    write_video(target, (frame for _ in range(count)), fps, timestamps=times, options={"preset": "ultrafast"})
     return target
 
 
