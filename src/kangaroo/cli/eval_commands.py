@@ -269,3 +269,42 @@ def _print_summary(results: list[dict[str, Any]]) -> None:
         table.add_row(m["task"], str(m["frames"]), m.get("video_control") or "real", str(o["total"]), str(o["errors"]), fmt("accuracy"),
                       fmt("accuracy_strict"), fmt("unparsed_rate"), fmt("mae_seconds"))
     console.print(table)
+
+
+@app.command("diagnose")
+def diagnose_command(
+    records: Annotated[Path, typer.Argument(help="JSONL of choice-question records (meta.options, meta.answer), "
+                                                 "e.g. from kangaroo synth mcq_direction.")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Kangaroo model directory (default: the random tiny model).")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=2, help="Records to use (the first N).")] = 32,
+    frames: Annotated[int | None, typer.Option("--frames", "-f", min=1, help="Frames per video (default: the processor's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the measures as JSON.")] = False,
+) -> None:
+    """Look inside a model: loss on the answer letter vs the rest, option ranking with the real, a blank
+    and a shuffled video, and the visual tokens' norm and spread.
+
+    A model that reads the video loses less on the letter, and ranks the right option more often,
+    with the real video than with the blank or shuffled one.
+    Example: [bold]kangaroo synth mcq_direction -n 32 -o diag --split test && kangaroo diagnose diag/mcq_direction_test.jsonl -m runs/bundled/final[/]
+    """
+    import json
+
+    from kangaroo.eval.diagnostics import DiagnosisError, diagnose, format_diagnosis, read_choice_records
+    from kangaroo.inference.loading import load_chat_model
+    from kangaroo.model.pretrained import ModelLoadError
+    from kangaroo.video import VideoError
+
+    try:
+        chosen, root = read_choice_records(records, limit)
+        the_model, processor, is_random = load_chat_model(model)
+        if is_random:
+            err_console.print("[yellow]warning:[/] no --model: diagnosing the tiny model with RANDOM weights",
+                              highlight=False)
+        diagnosis = diagnose(the_model, processor, chosen, root, num_frames=frames)
+    except (DiagnosisError, ModelLoadError, VideoError, ValueError, OSError) as exc:
+        _print_error(exc)
+        raise typer.Exit(EXIT_USAGE) from None
+    if as_json:
+        console.print_json(json.dumps(diagnosis.to_dict()))
+    else:
+        console.print(format_diagnosis(diagnosis), highlight=False, markup=False)
