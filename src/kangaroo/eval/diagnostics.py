@@ -18,6 +18,7 @@ video than with the blank or shuffled one; a model that reads only the question 
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Sequence
@@ -96,7 +97,7 @@ def diagnose(model: torch.nn.Module, processor: Any, records: Sequence[Record], 
     conditions = {c: ConditionStats(first_token_loss=s[0] / n, rest_loss=s[1] / max(1, s[2]), ranking_accuracy=s[3] / n)
                   for c, s in sums.items()}
     visual_norm = float(torch.cat(features).norm(dim=-1).mean())
-    differences = [float((a - b).norm() / a.norm()) for a, b in zip(features, features[1:], strict=False)
+    differences = [float((a - b).norm() / a.norm()) for a, b in itertools.pairwise(features)
                    if a.shape == b.shape]
     notes = []
     if len(usable) < len(records):
@@ -141,7 +142,7 @@ def _text_norm(model: torch.nn.Module, prompt: list[int], processor: Any) -> flo
 
 def _answer_ids(processor: Any, letter: str, text: str) -> list[int]:
     eos = processor.tokenizer.convert_tokens_to_ids("<|eot_id|>")
-    return processor.encode_text(f"({letter}) {text}") + [eos]
+    return [*processor.encode_text(f"({letter}) {text}"), eos]
 
 
 def _answer_scores(model: torch.nn.Module, processor: Any, prompt: list[int], features: torch.Tensor,
