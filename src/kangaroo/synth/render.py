@@ -139,14 +139,14 @@ def _shape_alpha(shape: str, radius: float, qx: int, qy: int) -> tuple[Alpha, in
     pos = samples // SUPERSAMPLE + (samples % SUPERSAMPLE + 0.5) / SUPERSAMPLE - reach  # (n * SS,)
     u = (pos - qx / SUBPIXEL)[None, :]  # (1, n * SS): x from the centre
     v = (pos - qy / SUBPIXEL)[:, None]  # (n * SS, 1): y from the centre, downward
-    inside = _inside(shape, u, v, radius)  # (n * SS, n * SS)
+    inside = shape_contains(shape, u, v, radius)  # (n * SS, n * SS)
     coverage = inside.reshape(n, SUPERSAMPLE, n, SUPERSAMPLE).mean(axis=(1, 3))  # (n, n)
     alpha = np.round(coverage * 256).astype(np.uint16)[:, :, None]  # (n, n, 1)
     alpha.flags.writeable = False
     return alpha, reach
 
 
-def _inside(shape: str, u: np.ndarray, v: np.ndarray, r: float) -> np.ndarray:
+def shape_contains(shape: str, u: np.ndarray, v: np.ndarray, r: float) -> np.ndarray:
     """Whether each point ``(u, v)`` lies in ``shape``, which fits in the circle of radius ``r``."""
     d2 = u * u + v * v
     if shape == "circle":

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .render import render_frame
+from .render import render_frame, shape_contains
 from .scene import COLOURS, SHAPES, Scene
 
-NONE = 0  # the class of a patch that no object covers
-COLOUR_CLASSES: tuple[str, ...] = ("none", *COLOURS)
+COLOUR_CLASSES: tuple[str, ...] = ("none", *COLOURS)  # class 0: no object covers the patch
 SHAPE_CLASSES: tuple[str, ...] = ("none", *SHAPES)
-COVER = 0.8  # a patch belongs to an object when its centre is within COVER x the object's radius
+POINTS = 4  # each patch is sampled at POINTS x POINTS points
+MIN_COVER = 0.25  # a patch belongs to the object covering most of its points, if at least this share
 
 
 @dataclass(frozen=True)
@@ -52,22 +52,30 @@ def render_on_canvas(scene: Scene, t: float, size: int, fill: int = 127) -> np.n
 
 
 def patch_targets(scene: Scene, t: float, size: int, patch: int) -> PatchTargets:
-    """The colour and shape class of the object under each patch centre at ``t`` (objects drawn
-    later win, as in the renderer); 0 where no object covers the centre."""
+    """The colour and shape class, at ``t``, of the object that covers most of each patch (objects
+    drawn later hide earlier ones, as in the renderer); 0 where no object covers `MIN_COVER` of it."""
     grid = size // patch
     scale, left, top = canvas_geometry(scene.width, scene.height, size)
-    centres = (np.arange(grid) + 0.5) * patch  # canvas pixels
-    xs = (centres - left) / scale  # (g,) frame pixels
-    ys = (centres - top) / scale
+    offsets = (np.arange(POINTS) + 0.5) * patch / POINTS  # within a patch, canvas pixels
+    points = (np.arange(grid)[:, None] * patch + offsets[None, :]).reshape(-1)  # (g * POINTS,)
+    xs = (points - left) / scale  # frame pixels
+    ys = (points - top) / scale
+    owner = np.full((len(ys), len(xs)), -1, dtype=np.int64)  # index into visible, per sample point
+    visible = scene.visible_at(t)
+    for index, obj in enumerate(visible):
+        x, y = obj.position_at(t)
+        u = xs[None, :] - x * scene.width  # (1, n)
+        v = ys[:, None] - y * scene.height  # (n, 1)
+        owner[shape_contains(obj.shape, u, v, obj.size * scene.height)] = index
+    per_patch = owner.reshape(grid, POINTS, grid, POINTS).transpose(0, 2, 1, 3).reshape(grid, grid, -1)
     colour = np.zeros((grid, grid), dtype=np.int64)
     shape = np.zeros((grid, grid), dtype=np.int64)
-    for obj in scene.objects:
-        if not obj.visible_at(t):
-            continue
-        x, y = obj.position_at(t)
-        radius = obj.size * scene.height
-        distance = np.hypot(xs[None, :] - x * scene.width, ys[:, None] - y * scene.height)  # (g, g)
-        covered = distance <= COVER * radius
-        colour[covered] = COLOUR_CLASSES.index(obj.colour_at(t))
-        shape[covered] = SHAPE_CLASSES.index(obj.shape)
+    if visible:
+        shares = np.stack([(per_patch == k).mean(axis=-1) for k in range(len(visible))])  # (K, g, g)
+        winner = shares.argmax(axis=0)  # (g, g)
+        covered = shares.max(axis=0) >= MIN_COVER
+        colour_of = np.array([COLOUR_CLASSES.index(o.colour_at(t)) for o in visible])
+        shape_of = np.array([SHAPE_CLASSES.index(o.shape) for o in visible])
+        colour[covered] = colour_of[winner[covered]]
+        shape[covered] = shape_of[winner[covered]]
     return PatchTargets(colour, shape)
