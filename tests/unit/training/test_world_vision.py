@@ -18,7 +18,7 @@ def _model():
 
 
 def test_world_frames_are_prepared_like_the_processor_prepares_video():
-    model, processor = _model()
+    _, processor = _model()
     batch = world_frames(np.random.default_rng(0), 3, processor, patch=14)
     assert batch.pixels.shape == (3, 3, 112, 112) and batch.colour.shape == (3, 8, 8)
     # the padded border is the normalisation mean, i.e. 0 after normalising (as processor "pad" gives)
