@@ -29,7 +29,8 @@ def test_answer_scores_equal_one_option_at_a_time(records_file):
     model, processor, _ = load_chat_model(None)
     records, root = read_choice_records(records_file)
     record = records[0]
-    pixels, times = processor.load_video_frames(root / record.video, num_frames=4)
+    four = processor.with_sampling(processor.sampling.with_frames(4))
+    pixels, times = four.load_video_frames(root / record.video)
     with torch.no_grad():
         features = model.get_video_features(pixels, times, [4])[0]
         prompt = prompt_ids(processor, record, 4)

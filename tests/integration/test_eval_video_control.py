@@ -14,7 +14,7 @@ from kangaroo.eval.runner import run_task
 from kangaroo.eval.samples import EvalSample
 from kangaroo.eval.task import load_task
 from kangaroo.eval.video_control import VideoControlError, apply_video_control, blank_twin
-from kangaroo.video import load_video, probe
+from kangaroo.video import FrameSampling, load_video, probe
 from kangaroo.video.writer import write_video
 
 # EgoSchema's layout: five questions, each clip one solid colour; the answer of clip i is option i
@@ -45,8 +45,8 @@ class ColourReader:
     def describe(self):
         return {"backend": "colour-reader"}
 
-    def load_video(self, sample, num_frames, sampling, fps):
-        clip = load_video(sample.video, num_frames=num_frames, start=sample.start, end=sample.end)
+    def load_video(self, sample, sampling):
+        clip = load_video(sample.video, sampling, start=sample.start, end=sample.end)
         return clip.frames, clip.timestamps
 
     def generate(self, requests):
@@ -88,7 +88,8 @@ def test_blank_twin_keeps_duration_start_and_sampled_times(tmp_path):
     assert grey.start_time == pytest.approx(original.start_time, abs=1e-3)
     assert grey.duration == pytest.approx(original.duration, abs=0.11)
     assert grey.display_width / grey.display_height == pytest.approx(72 / 40, rel=0.05)
-    a, b = load_video(late, num_frames=7), load_video(twin, num_frames=7)
+    seven = FrameSampling(num_frames=7)
+    a, b = load_video(late, seven), load_video(twin, seven)
     np.testing.assert_allclose(b.timestamps, a.timestamps, atol=1e-3)
     assert np.abs(b.frames.astype(int) - 128).max() <= 2  # grey
     assert blank_twin(late, tmp_path / "blank") == twin  # written once, then reused

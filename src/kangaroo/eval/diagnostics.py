@@ -67,7 +67,8 @@ def diagnose(model: torch.nn.Module, processor: Any, records: Sequence[Record], 
     """Diagnose ``model`` on choice-question ``records`` whose videos lie under ``root``.
 
     Each record needs one video, a user turn and an assistant answer, and ``meta.options`` with
-    ``meta.answer`` (a letter). ``num_frames`` overrides the processor's uniform frame count.
+    ``meta.answer`` (a letter). ``num_frames`` overrides the processor's frame count
+    (`FrameSampling.with_frames`).
     Raises `DiagnosisError` when fewer than two usable records are given.
     """
     usable = [r for r in records if _is_choice(r)]
@@ -75,7 +76,9 @@ def diagnose(model: torch.nn.Module, processor: Any, records: Sequence[Record], 
         raise DiagnosisError(f"need at least two single-video choice records (meta.options, meta.answer); "
                              f"got {len(usable)} of {len(records)}")
     model.eval()
-    videos = [processor.load_video_frames(video_paths(r, root)[0], num_frames=num_frames) for r in usable]
+    if num_frames is not None:
+        processor = processor.with_sampling(processor.sampling.with_frames(num_frames))
+    videos = [processor.load_video_frames(video_paths(r, root)[0]) for r in usable]
     with torch.no_grad():
         features = [_features(model, pixels, times) for pixels, times in videos]  # [(N, D)]
         blank = _features(model, torch.zeros_like(videos[0][0]), videos[0][1])
