@@ -424,7 +424,12 @@ def make_captioner(spec: Mapping[str, Any]) -> KangarooCaptioner | OpenAICaption
     if missing:
         raise CaptionerError(f"{backend} captioner: missing {', '.join(missing)}")
     if isinstance(options.get("dtype"), str):
-        options["dtype"] = _torch_dtype(options["dtype"])
+        from kangaroo.model.pretrained import weights_dtype  # imports torch: only when a dtype is named
+
+        try:
+            options["dtype"] = weights_dtype(options["dtype"])
+        except ValueError as exc:
+            raise CaptionerError(str(exc)) from None
     captioner: KangarooCaptioner | OpenAICaptioner | TransformersCaptioner
     if backend == "openai":
         env = options.pop("api_key_env", None)
@@ -445,11 +450,3 @@ def make_captioner(spec: Mapping[str, Any]) -> KangarooCaptioner | OpenAICaption
         captioner.name = name
     return captioner
 
-
-def _torch_dtype(name: str) -> Any:
-    import torch
-
-    dtype = getattr(torch, name.removeprefix("torch."), None)
-    if not isinstance(dtype, torch.dtype):
-        raise CaptionerError(f"dtype must name a torch dtype (bfloat16, float16, float32), got {name!r}")
-    return dtype

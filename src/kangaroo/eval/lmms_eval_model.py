@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 MODEL_NAME = "kangaroo"
 DEFAULT_MAX_NEW_TOKENS = 1024
-DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
 class Kangaroo(lmms):
@@ -59,6 +58,7 @@ class Kangaroo(lmms):
     ) -> None:
         super().__init__()
         from kangaroo.inference.loading import load_chat_model
+        from kangaroo.model.pretrained import weights_dtype
 
         if not pretrained:
             raise ValueError("kangaroo needs model_args pretrained=DIR (a saved kangaroo model directory)")
@@ -67,7 +67,7 @@ class Kangaroo(lmms):
             logger.warning("kangaroo ignores the model_args %s", ", ".join(ignored))
         self._rank, self._world_size, local_rank = _process_layout()
         self._device = _pick_device(device, local_rank, self._world_size)
-        model, processor, is_random = load_chat_model(pretrained, device=self._device, dtype=_torch_dtype(dtype))
+        model, processor, is_random = load_chat_model(pretrained, device=self._device, dtype=weights_dtype(dtype))
         if is_random:
             logger.warning("%s holds random weights: its answers are noise", pretrained)
         if max_frames_num is not None:
@@ -228,16 +228,6 @@ def _pick_device(device: str | None, local_rank: int, world_size: int) -> str:
     if device == "cuda" and world_size > 1:
         return f"cuda:{local_rank}"
     return device
-
-
-def _torch_dtype(name: str | None) -> Any:
-    """A torch dtype for ``dtype=...``; None for ``auto`` (as saved)."""
-    import torch
-
-    name = (name or "auto").lower()
-    if name not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {name!r}")
-    return None if name == "auto" else getattr(torch, name)
 
 
 def _with_frame_count(processor: Any, frames: int) -> Any:

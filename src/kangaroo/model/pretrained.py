@@ -90,3 +90,15 @@ def load_pretrained(
     except ValueError as exc:
         raise ModelLoadError(f"{path}: {exc}") from None
     return model.to(device).eval(), processor
+
+
+WEIGHT_DTYPES = ("auto", "float32", "float16", "bfloat16")  # names a user may give for the weights' dtype
+
+
+def weights_dtype(name: str | None) -> torch.dtype | None:
+    """The torch dtype a user names (``bfloat16``, ``torch.float16``, ...); None for ``auto`` or None
+    (as saved). Raises ``ValueError`` listing the names for anything else."""
+    key = (name or "auto").lower().removeprefix("torch.")
+    if key not in WEIGHT_DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(WEIGHT_DTYPES)}, got {name!r}")
+    return None if key == "auto" else getattr(torch, key)
