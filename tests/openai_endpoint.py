@@ -115,6 +115,7 @@ def make_handler(endpoint: FakeEndpoint) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
             data = json.dumps(payload).encode()
+            self._leave()  # the client may send its next request as soon as it reads this answer
             self.send_response(status)
             for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
                 self.send_header(name, value)
@@ -129,9 +130,16 @@ def make_handler(endpoint: FakeEndpoint) -> type[BaseHTTPRequestHandler]:
                 scripted = endpoint.script.popleft() if endpoint.script else None
                 endpoint.in_flight += 1
                 endpoint.max_in_flight = max(endpoint.max_in_flight, endpoint.in_flight)
+            self._counted = True
             try:
                 self._answer(body, scripted)
             finally:
+                self._leave()
+
+        def _leave(self) -> None:
+            """This request is no longer in flight (counted once, before its answer is sent)."""
+            if getattr(self, "_counted", False):
+                self._counted = False
                 with endpoint.lock:
                     endpoint.in_flight -= 1
 
