@@ -256,8 +256,11 @@ def _print_task_list(names: list[str], load_task: Any) -> None:
 
 
 def _print_summary(results: list[dict[str, Any]]) -> None:
+    controlled = any(m.get("video_control") for m in results)  # a "video" column only when it says something
     table = Table(box=None)
-    for column in ("task", "frames", "video", "samples", "errors", "accuracy", "strict", "unparsed %", "MAE s"):
+    columns = ("task", "frames", *(("video",) if controlled else ()), "samples", "errors", "accuracy", "strict",
+               "unparsed %", "MAE s")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for m in results:
         o = m["overall"]
@@ -266,7 +269,8 @@ def _print_summary(results: list[dict[str, Any]]) -> None:
             value = o.get(key)
             return "-" if value is None else f"{value:.1f}" if key != "mae_seconds" else f"{value:.2f}"
 
-        table.add_row(m["task"], str(m["frames"]), m.get("video_control") or "real", str(o["total"]), str(o["errors"]), fmt("accuracy"),
+        video = (m.get("video_control") or "real",) if controlled else ()
+        table.add_row(m["task"], str(m["frames"]), *video, str(o["total"]), str(o["errors"]), fmt("accuracy"),
                       fmt("accuracy_strict"), fmt("unparsed_rate"), fmt("mae_seconds"))
     console.print(table)
 
