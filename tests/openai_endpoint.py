@@ -166,17 +166,25 @@ def make_handler(endpoint: FakeEndpoint) -> type[BaseHTTPRequestHandler]:
 
 
 @contextlib.contextmanager
-def serve_endpoint() -> Iterator[FakeEndpoint]:
-    """A running server on a free loopback port; its state (``url``, ``answers``, ``seen``, ...)."""
-    state = FakeEndpoint(answers={})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+def loopback_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A ThreadingHTTPServer with ``handler`` on a free loopback port, running while the block
+    runs; yields its ``http://127.0.0.1:PORT/v1`` base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     try:
-        yield state
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def serve_endpoint() -> Iterator[FakeEndpoint]:
+    """A running server on a free loopback port; its state (``url``, ``answers``, ``seen``, ...)."""
+    state = FakeEndpoint(answers={})
+    with loopback_server(make_handler(state)) as url:
+        state.url = url
+        yield state

@@ -21,7 +21,7 @@ import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from kangaroo.curation.steps.captioning import DEFAULT_PROMPTS, CaptioningStep
 from kangaroo.inference.loading import ensure_tiny_random
 from kangaroo.video import load_video
 from kangaroo.video.writer import write_video
+from openai_endpoint import loopback_server
 
 from video_fixtures import frame_for, frame_ids, shown_at
 
@@ -193,17 +194,9 @@ def make_handler(server: Server) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def server(tiny: KangarooCaptioner) -> Iterator[Server]:
     state = Server(tiny)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    try:
+    with loopback_server(make_handler(state)) as url:
+        state.url = url
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 def endpoint_step(server: Server, seed: int = 0, max_workers: int = 1, retries: int = 1) -> CaptioningStep:
