@@ -289,7 +289,7 @@ def diagnose_command(
 
     A model that reads the video loses less on the letter, and ranks the right option more often,
     with the real video than with the blank or shuffled one.
-    Example: [bold]kangaroo synth mcq_direction -n 32 -o diag --split test && kangaroo diagnose diag/mcq_direction_test.jsonl -m runs/bundled/final[/]
+    Example: [bold]kangaroo synth mcq_direction -n 32 -o diag --split test && kangaroo diagnose diag/mcq_direction_test.jsonl -m runs/tiny/stage5_long_video/final[/]
     """
     import json
 
