@@ -20,7 +20,13 @@ import torch
 from torch import nn
 
 from kangaroo.synth.splits import allowed_for
-from kangaroo.synth.supervision import COLOUR_CLASSES, SHAPE_CLASSES, patch_targets, render_on_canvas
+from kangaroo.synth.supervision import (
+    COLOUR_CLASSES,
+    SHAPE_CLASSES,
+    canvas_geometry,
+    patch_targets,
+    render_on_canvas,
+)
 from kangaroo.synth.world import sample_scene
 
 OBJECT_WEIGHT = 5.0  # patches covered by an object weigh this much more than background patches
@@ -48,19 +54,19 @@ def world_frames(rng: np.random.Generator, count: int, processor, patch: int, sp
                  size: tuple[int, int] = (128, 96)) -> FrameBatch:
     """``count`` frames of random scenes at random times, prepared as the processor prepares video."""
     canvas = processor.layout.image_size
-    fill = np.round(255 * np.asarray(processor.image_mean)).astype(np.uint8)
+    scale, left, top = canvas_geometry(size[0], size[1], canvas)
+    inside = torch.zeros(canvas, canvas, dtype=torch.bool)  # (S, S): where the frame lies on the canvas
+    inside[top : top + round(size[1] * scale), left : left + round(size[0] * scale)] = True
     frames, colours, shapes = [], [], []
     for _ in range(count):
         scene = sample_scene(rng, size=size, allowed=allowed_for(split))
         t = float(rng.uniform(0.0, scene.duration))
-        frame = render_on_canvas(scene, t, canvas, fill=0)
-        border = frame.sum(axis=-1) == 0  # (S, S): the canvas outside the frame (drawn as 0)
-        frame[border] = fill  # the normalisation mean, as the processor's "pad" leaves it
         targets = patch_targets(scene, t, canvas, patch)
-        frames.append(frame)
+        frames.append(render_on_canvas(scene, t, canvas))
         colours.append(targets.colour)
         shapes.append(targets.shape)
-    pixels = processor.normalize_frames(np.stack(frames))  # (B, 3, S, S)
+    # the border is exactly the normalisation mean (0), as the processor's "pad" leaves it
+    pixels = processor.normalize_frames(np.stack(frames)).masked_fill_(~inside, 0.0)  # (B, 3, S, S)
     return FrameBatch(pixels, torch.from_numpy(np.stack(colours)), torch.from_numpy(np.stack(shapes)))
 
 
