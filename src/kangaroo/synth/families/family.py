@@ -9,7 +9,7 @@ turns and the record's meta fields) or None when the scene does not fit. `multip
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,3 +114,11 @@ def single_answer(lang: str, question: str, answer: str, *, kind: str, times: li
     return Built([Turn(lang, question, answer, kind=kind)], answer=answer, times=times,
                  extra={"question_type": kind, "objects": list(objects), **extra})
 
+
+def first_built(makers: Iterable[Callable[[], Built | None]]) -> Built | None:
+    """The first question a maker can build from the scene (makers return None when they cannot)."""
+    for make in makers:
+        built = make()
+        if built is not None:
+            return built
+    return None

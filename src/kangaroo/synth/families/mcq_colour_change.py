@@ -9,7 +9,7 @@ from .. import language as lang_
 from ..facts import Facts
 from ..language import capitalise, colour_word, say, state_clause, the, time_phrase
 from ..scene import COLOURS, Event
-from .family import Built, Task, multiple_choice, pick_language, when_qualifier
+from .family import Built, Task, first_built, multiple_choice, pick_language, when_qualifier
 
 
 def build_mcq_colour_change(f: Facts, rng: random.Random, spec: str) -> Built | None:
@@ -56,13 +56,12 @@ def build_mcq_colour_change(f: Facts, rng: random.Random, spec: str) -> Built | 
          if event.kind in ("change_colour", "start_moving", "stop", "disappear") and f.referable(event)],
     ]
     rng.shuffle(groups)  # each kind of question as likely as the others
-    for group in groups:
-        rng.shuffle(group)
-        for make in group:
-            built = make()
-            if built is not None:
-                return built
-    return None
+
+    def in_random_order(group: list[Callable[[], Built | None]]) -> list[Callable[[], Built | None]]:
+        rng.shuffle(group)  # lazily, as each group is reached: the same draws as before
+        return group
+
+    return first_built(make for group in groups for make in in_random_order(group))
 
 
 TASK = Task("mcq_colour_change", "4-option MCQ: what colour an object turns, was, or what happens to it at t",

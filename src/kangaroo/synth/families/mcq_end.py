@@ -8,7 +8,7 @@ from collections.abc import Callable
 from ..facts import EPS, Facts
 from ..language import capitalise, colour_word, event_clause, object_name, say, the
 from ..scene import COLOURS
-from .family import Built, Task, multiple_choice, pick_language
+from .family import Built, Task, first_built, multiple_choice, pick_language
 
 
 def build_mcq_end(f: Facts, rng: random.Random, spec: str) -> Built | None:
@@ -56,11 +56,7 @@ def build_mcq_end(f: Facts, rng: random.Random, spec: str) -> Built | None:
 
     choices = [last_event, still_visible, end_colour]
     rng.shuffle(choices)
-    for choice in choices:
-        built = choice()
-        if built is not None:
-            return built
-    return None
+    return first_built(choices)
 
 
 TASK = Task("mcq_end", "4-option MCQ: the last event, what is still visible, the colour at the end", build_mcq_end)

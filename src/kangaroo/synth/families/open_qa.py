@@ -20,7 +20,7 @@ from ..language import (
     time_phrase,
 )
 from ..scene import Event, SceneObject
-from .family import Built, Task, pick_language, single_answer, when_qualifier
+from .family import Built, Task, first_built, pick_language, single_answer, when_qualifier
 
 
 def _describe_object(f: Facts, obj: SceneObject, lang: str, rng: random.Random, variant: int) -> str | None:
@@ -122,11 +122,7 @@ def build_open_qa(f: Facts, rng: random.Random, spec: str) -> Built | None:
     if len(variants) > 1 and rng.random() < 0.85:
         variants = variants[1:]
     rng.shuffle(variants)
-    for make in variants:
-        built = make()
-        if built is not None:
-            return built
-    return None
+    return first_built(variants)
 
 
 TASK = Task("open_qa", "open question with a one-sentence answer (colour, direction, next event, count, ...)",
