@@ -5,8 +5,9 @@ one signature, ``builder(tokenizer=None, *, projector_type="linear", seed=0, dev
 and `MODEL_BUILDERS` looks them up by name (`model_builder("kangaroo_tiny")`, aliases ``tiny``,
 ``8b``; an unknown name raises `UnknownModelError` listing the names).
 
-- `kangaroo_8b_config` / `kangaroo_8b`: the paper's shape (an EVA-CLIP-L-shaped ViT at 448/14 and
-  a Llama-3-8B-shaped LLM); built on the meta device by default, to plan without weights.
+- `kangaroo_8b_config` / `kangaroo_8b`: the paper's shape (the EVA02-CLIP-L/14 tower at 448 px,
+  `kangaroo.model.eva`, and a Llama-3-8B-shaped LLM); built on the meta device by default, to plan
+  without weights. `kangaroo convert` loads the released weights into this architecture.
 - `kangaroo_tiny_config` / `kangaroo_tiny`: small enough for CPU tests and the bundled model.
 - `kangaroo_components_config` / `kangaroo_from_components`: a model assembled from a local
   CLIP/SigLIP vision tower and a local causal LM checkpoint with its tokenizer.
@@ -46,7 +47,8 @@ def _padded(vocab_size: int, multiple: int = 8) -> int:
 def kangaroo_8b_config(
     tokenizer: PreTrainedTokenizerBase | None = None, projector_type: str = "linear", **overrides: Any
 ) -> KangarooConfig:
-    """The paper's model: EVA-CLIP-L-shaped ViT (24 layers, 1024 wide, patch 14, 448 px) and a
+    """The paper's model: the EVA02-CLIP-L/14 ViT (24 layers, 1024 wide, 16 heads, SwiGLU 2730,
+    2D RoPE, patch 14, 448 px) and a
     Llama-3-8B-shaped LLM (32 layers, 4096 wide, GQA 32/8 heads, 14336 MLP, RoPE theta 500000),
     with a context long enough for 160 frames (22K tokens).
 
@@ -60,9 +62,8 @@ def kangaroo_8b_config(
     else:
         ids, vocab_size = video_token_ids(tokenizer), _padded(len(tokenizer))
         bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-    vision = dict(model_type="clip_vision_model", hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
-                  num_attention_heads=16, image_size=448, patch_size=14, hidden_act="gelu",
-                  attn_implementation="sdpa")
+    vision = dict(model_type="eva02_vision_model", hidden_size=1024, intermediate_size=2730, num_hidden_layers=24,
+                  num_attention_heads=16, image_size=448, patch_size=14, layer_norm_eps=1e-6)
     text = dict(model_type="llama", hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                 num_attention_heads=32, num_key_value_heads=8, vocab_size=vocab_size, rms_norm_eps=1e-5,
                 max_position_embeddings=32768, rope_parameters={"rope_type": "default", "rope_theta": 500000.0},

@@ -8,7 +8,9 @@ from typing import ClassVar
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .layout import FRAME_SEPARATOR, VIDEO_END, VIDEO_PAD, VIDEO_START, VideoTokenLayout
+from . import eva  # noqa: F401 - registers the EVA02 vision config for vision_config dicts
+
+from .layout import FRAME_SEPARATOR, PROJECTOR_TYPES, VIDEO_END, VIDEO_PAD, VIDEO_START, VideoTokenLayout
 
 # the config field holding each video token's id (``<video>`` is expanded by the processor and
 # never reaches the model, so it has none)
@@ -46,7 +48,8 @@ class KangarooConfig(PreTrainedConfig):
     vision_feature_layer: int = -2  # hidden layer of the vision tower to use: the penultimate
     tpe_theta: float = 10000.0  # base of the sinusoidal temporal position embedding (eq. 3-4)
     patchify_kernel: tuple[int, int, int] | list[int] = (2, 2, 2)  # (frames, height, width) merged
-    projector_type: str = "linear"  # "linear" (Kangaroo) | "ccam" (Video-CCAM)
+    projector_type: str = "linear"  # "linear" (Kangaroo paper) | "mlp" (LLaVA mlp{N}x_gelu) | "ccam" (Video-CCAM)
+    projector_depth: int = 2  # mlp: linear layers (GELU between them)
     ccam_num_queries: int = 1024  # ccam: fixed number of output tokens per video
     ccam_num_heads: int = 16  # ccam: attention heads of the query block
     video_start_token_id: int = 0  # ids of the layout's special tokens, read from the tokenizer
@@ -58,8 +61,8 @@ class KangarooConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs) -> None:
         super().__post_init__(**kwargs)
         self.patchify_kernel = tuple(int(k) for k in self.patchify_kernel)
-        if self.projector_type not in ("linear", "ccam"):
-            raise ValueError(f"projector_type must be 'linear' or 'ccam', got {self.projector_type!r}")
+        if self.projector_type not in PROJECTOR_TYPES:
+            raise ValueError(f"projector_type must be one of {', '.join(PROJECTOR_TYPES)}, got {self.projector_type!r}")
         self.layout  # noqa: B018 - validates image size, patch size and kernel together
 
     def check_video_token_ids(self, token_ids: Mapping[str, int]) -> None:

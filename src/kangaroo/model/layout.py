@@ -27,6 +27,7 @@ VIDEO_END = "<|video_end|>"
 FRAME_SEPARATOR = "<|frame|>"
 VIDEO_PAD = "<|video_pad|>"
 SPECIAL_VIDEO_TOKENS = (VIDEO_TOKEN, VIDEO_START, VIDEO_END, FRAME_SEPARATOR, VIDEO_PAD)
+PROJECTOR_TYPES = ("linear", "mlp", "ccam")  # linear and mlp keep every token; ccam gives num_queries
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class VideoTokenLayout:
     patch_size: int = 14  # ViT patch: 448 / 14 = 32 -> 1024 features per frame
     temporal_patch: int = 2  # frames merged by the patchify module
     spatial_patch: int = 2  # neighbours merged per side by the patchify module
-    projector_type: str = "linear"  # "linear" | "ccam"
+    projector_type: str = "linear"  # one of PROJECTOR_TYPES
     num_queries: int = 1024  # ccam only: fixed output length
 
     def __post_init__(self) -> None:
@@ -45,7 +46,7 @@ class VideoTokenLayout:
             raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
         if (self.image_size // self.patch_size) % self.spatial_patch:
             raise ValueError("the patch grid is not a multiple of spatial_patch")
-        if self.projector_type not in ("linear", "ccam"):
+        if self.projector_type not in PROJECTOR_TYPES:
             raise ValueError(f"unknown projector_type {self.projector_type!r}")
 
     @property

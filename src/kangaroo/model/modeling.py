@@ -6,7 +6,7 @@ Data flow for one batch (section IV-A of the paper):
       -> vision tower, hidden layer ``vision_feature_layer``      (F, P, C)   P = (S / patch)^2
       -> + TemporalPositionEmbedding(timestamps)                 (F, P, C)
       -> per video: SpatioTemporalPatchify                        (G, h, w, C) G = ceil(T / 2)
-      -> projector (linear: every token; ccam: fixed queries)     (N_v, D)
+      -> projector (linear, mlp: every token; ccam: fixed queries) (N_v, D)
       -> scattered into the ``<|video_pad|>`` positions of the prompt embeddings
       -> the causal LM (SDPA attention)
 
@@ -28,7 +28,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from . import packing  # noqa: F401 - registers the "sdpa_packed" attention with transformers
 from .configuration import KangarooConfig
 from .patchify import SpatioTemporalPatchify
-from .projector import CCAMProjector, LinearProjector
+from .projector import CCAMProjector, LinearProjector, MLPProjector
 from .temporal import TemporalPositionEmbedding
 
 
@@ -67,6 +67,8 @@ class KangarooForCausalLM(KangarooPreTrainedModel, GenerationMixin):
         if config.projector_type == "ccam":
             self.projector = CCAMProjector(vision_dim, text_dim, num_queries=config.ccam_num_queries,
                                            num_heads=config.ccam_num_heads)
+        elif config.projector_type == "mlp":
+            self.projector = MLPProjector(vision_dim, text_dim, depth=config.projector_depth)
         else:
             self.projector = LinearProjector(vision_dim, text_dim)
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
@@ -195,6 +197,17 @@ class KangarooForCausalLM(KangarooPreTrainedModel, GenerationMixin):
             logits_to_keep=logits_to_keep,
             **kwargs,
         )
+
+    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+        """transformers' ``save_pretrained``, plus the two files (`kangaroo.model.hub_code`) that let
+        ``AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True)`` load the folder
+        without ``import kangaroo``."""
+        from .hub_code import AUTO_MAP, write_hub_code
+
+        self.config.auto_map = dict(AUTO_MAP)
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            write_hub_code(save_directory)
 
     # -- chat (the original Kangaroo API; the logic lives in kangaroo.inference.chat) ------------
     def chat(self, video_path, query: str, tokenizer=None, history=None, feature_cache=None, **generate_kwargs):

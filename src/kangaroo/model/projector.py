@@ -3,6 +3,9 @@
 ``LinearProjector`` is Kangaroo's (paper eq. 5): one linear layer applied to every visual token,
 so a video keeps ``groups * tokens_per_group`` tokens.
 
+``MLPProjector`` is LLaVA's ``mlp{N}x_gelu`` (the released Kangaroo checkpoint's ``mm_projector``
+builder): ``N`` linear layers with a GELU between each pair, also applied to every visual token.
+
 ``CCAMProjector`` is Video-CCAM's causal cross-attention mask projector: ``Q = num_queries``
 learned queries read the video's tokens through one pre-LayerNorm transformer block and a final
 linear layer, so a video always becomes ``Q`` tokens, whatever its length:
@@ -47,6 +50,29 @@ class LinearProjector(nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         """Project ``(N, in_dim)`` visual tokens to ``(N, out_dim)``."""
         return self.linear(tokens)
+
+
+class MLPProjector(nn.Module):
+    """``depth`` linear layers with GELU between them (LLaVA's ``mlp{depth}x_gelu``).
+
+    Args:
+        in_dim: vision feature size.
+        out_dim: LLM hidden size (also the size between the layers).
+        depth: number of linear layers, at least 2 (one layer is `LinearProjector`).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, depth: int = 2) -> None:
+        super().__init__()
+        if depth < 2:
+            raise ValueError(f"an MLP projector needs depth >= 2 (depth 1 is the linear projector), got {depth}")
+        layers: list[nn.Module] = [nn.Linear(in_dim, out_dim)]
+        for _ in range(depth - 1):
+            layers += [nn.GELU(), nn.Linear(out_dim, out_dim)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """Project ``(N, in_dim)`` visual tokens to ``(N, out_dim)``."""
+        return self.layers(tokens)
 
 
 def ccam_visibility(num_queries: int, num_groups: int) -> Tensor:

@@ -140,7 +140,7 @@ def test_greedy_generation_runs_from_pixels(model, tokenizer):
 
 def test_config_validates_projector_type(tokenizer):
     with pytest.raises(ValueError, match="projector_type"):
-        kangaroo_tiny_config(tokenizer, projector_type="mlp")
+        kangaroo_tiny_config(tokenizer, projector_type="qformer")
 
 
 def test_golden_values_of_the_seeded_tiny_model(model, tokenizer):

@@ -79,9 +79,11 @@ def test_prefill_flops_follow_the_documented_formulas(config_8b) -> None:
     """Reference values from the architectures written out by hand, not from the model's modules."""
     for frames in (16, 160):
         p = plan(config_8b, frames)
-        seq, width = 1025, 1024  # ViT-L/14 at 448: 1024 patches + class token
-        vit_layer = 4 * (width * width + width) + 2 * width * 4096 + 4096 + width + 4 * width
-        vit_matmul = 24 * vit_layer + 3 * 14 * 14 * width + width + 4 * width  # + patch embed, class, norms
+        seq, width, mlp = 1025, 1024, 2730  # EVA02-L/14 at 448: 1024 patches + class token, SwiGLU 2730
+        attention = 4 * width * width + 2 * width + 2 * width + width  # q k v proj, q/v bias, inner LN, proj bias
+        swiglu = 2 * (width * mlp + mlp) + 2 * mlp + mlp * width + width  # w1 w2, ffn LN, w3
+        vit_layer = attention + swiglu + 4 * width  # + norm1, norm2
+        vit_matmul = 24 * vit_layer + 3 * 14 * 14 * width + width + width  # + patch embed (with bias), class
         assert p.flops_vision == 2 * vit_matmul * frames * seq + 4 * 24 * frames * seq**2 * width
 
         ctx, d = p.context_length, 4096
