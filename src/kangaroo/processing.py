@@ -133,6 +133,12 @@ class KangarooProcessor:
         other._sampling = sampling
         return other
 
+    def with_tokenizer(self, tokenizer: Any) -> KangarooProcessor:
+        """A copy of this processor (same layout, sampling and preprocessing) around ``tokenizer``.
+        Raises ``ValueError`` when the tokenizer lacks a video token."""
+        return type(self)(tokenizer, self.layout, sampling=self.sampling, aspect=self.aspect,
+                          image_mean=self.image_mean, image_std=self.image_std, chat_template=self.chat_template)
+
     # ------------------------------------------------------------------ text
 
     def build_inputs(

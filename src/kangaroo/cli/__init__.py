@@ -1,6 +1,7 @@
 """The ``kangaroo`` command line (see `app`): ``kangaroo --help`` lists the commands."""
 
 from . import (
+    checkpoint_commands,
     curate_commands,
     data_commands,
     eval_commands,
@@ -19,6 +20,7 @@ __all__ = [
     "Dtype",
     "Seek",
     "app",
+    "checkpoint_commands",
     "curate_commands",
     "data_commands",
     "eval_commands",

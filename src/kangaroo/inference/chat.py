@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -90,23 +91,29 @@ def video_features(
 
 def chat_processor(model: torch.nn.Module, tokenizer: Any = None) -> KangarooProcessor:
     """The processor ``model.chat(..., tokenizer=...)`` uses: ``tokenizer`` itself when it is a
-    `KangarooProcessor`; a new one with the model's layout around a plain tokenizer; by default the
-    processor saved beside the model (loaded once, then kept on the model as ``model.processor``).
+    `KangarooProcessor`; around a plain tokenizer, the processor saved beside the model (its
+    sampling and preprocessing) with that tokenizer, or a new one with the model's layout when none
+    was saved; by default the processor saved beside the model (loaded once, then kept on the model
+    as ``model.processor``).
 
     Raises ``ValueError`` when the tokenizer's video-token ids differ from the model's, and when
     no tokenizer is given for a model that was not loaded from a directory.
     """
     from kangaroo.model.pretrained import load_processor
-    from kangaroo.processing import KangarooProcessor
+    from kangaroo.processing import PROCESSOR_CONFIG, KangarooProcessor
 
     if isinstance(tokenizer, KangarooProcessor):
         return tokenizer
+    source = model.config.name_or_path
+    if getattr(model, "processor", None) is None and source and (Path(source) / PROCESSOR_CONFIG).is_file():
+        model.processor = load_processor(source)
     if tokenizer is not None:
-        processor = KangarooProcessor(tokenizer, model.config.layout)
+        saved = getattr(model, "processor", None)
+        processor = saved.with_tokenizer(tokenizer) if saved is not None else \
+            KangarooProcessor(tokenizer, model.config.layout)
         model.config.check_video_token_ids(processor.video_token_ids)
         return processor
     if getattr(model, "processor", None) is None:
-        source = model.config.name_or_path
         if not source:
             raise ValueError("this model was not loaded from a directory: pass tokenizer= (or a processor)")
         model.processor = load_processor(source)

@@ -9,7 +9,6 @@ from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from . import eva  # noqa: F401 - registers the EVA02 vision config for vision_config dicts
-
 from .layout import FRAME_SEPARATOR, PROJECTOR_TYPES, VIDEO_END, VIDEO_PAD, VIDEO_START, VideoTokenLayout
 
 # the config field holding each video token's id (``<video>`` is expanded by the processor and

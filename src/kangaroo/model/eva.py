@@ -28,6 +28,7 @@ reference's, so ``blocks.{i}.X`` of an EVA-CLIP checkpoint is ``encoder.layers.{
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -188,7 +189,7 @@ class EvaVisionModel(PreTrainedModel):
     config_class = EvaVisionConfig
     main_input_name = "pixel_values"
     input_modalities = ("image",)
-    _no_split_modules = ["EvaEncoderLayer"]
+    _no_split_modules: ClassVar[list[str]] = ["EvaEncoderLayer"]
     _supports_sdpa = True
     supports_gradient_checkpointing = False
 

@@ -50,6 +50,9 @@ class WeightFiles:
         """Every tensor name, in file order."""
         return list(self._where)
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
     def __contains__(self, key: str) -> bool:
         return key in self._where
 

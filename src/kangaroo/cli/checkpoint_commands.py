@@ -1,0 +1,122 @@
+"""`kangaroo convert` and `kangaroo inspect`: released checkpoints into kangaroo models, and a look inside any checkpoint."""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from .app import _user_errors, app, console, err_console
+
+
+class Source(enum.StrEnum):
+    """Checkpoint formats `kangaroo convert` reads (`kangaroo.model.convert.SOURCES`)."""
+
+    kangaroo = "kangaroo"
+
+
+class RopeScaling(enum.StrEnum):
+    """transformers RoPE scalings `kangaroo convert --rope-scaling` may set."""
+
+    linear = "linear"
+    dynamic = "dynamic"
+    yarn = "yarn"
+
+
+@app.command("convert")
+def convert_command(
+    src: Annotated[Path, typer.Argument(help="Folder of the released checkpoint (weights, config.json, tokenizer).")],
+    out: Annotated[Path, typer.Argument(help="Folder to write the kangaroo model to (replaced if it exists).")],
+    source: Annotated[Source, typer.Option("--from", help="The checkpoint's origin.")] = Source.kangaroo,
+    vision_heads: Annotated[
+        int | None, typer.Option(min=1, help="ViT heads (default: from the stored RoPE table, else head width 64).")
+    ] = None,
+    vision_feature_layer: Annotated[
+        int | None,
+        typer.Option(help="ViT hidden layer the LLM reads (default: the config's mm_vision_select_layer, else -2)."),
+    ] = None,
+    rope_scaling: Annotated[
+        RopeScaling | None,
+        typer.Option(help="Stretch the LLM's RoPE for longer contexts (off by default: answers match the release)."),
+    ] = None,
+    rope_factor: Annotated[
+        float | None, typer.Option(min=1.0, help="How many times longer the context gets with --rope-scaling.")
+    ] = None,
+) -> None:
+    """Convert a released checkpoint into a kangaroo model folder (safetensors, config, processor,
+    tokenizer, conversion.json with the source's sha256 and the key map).
+
+    Every source key must map onto the model and every parameter be filled; otherwise the error
+    lists the unmapped and missing keys (run [bold]kangaroo inspect[/] on the source and report it).
+    Example: [bold]kangaroo convert ~/kangaroo-release ~/models/kangaroo-8b --from kangaroo[/]
+    """
+    with _user_errors():
+        from kangaroo.model.convert import convert_checkpoint
+
+        def note(message: str) -> None:
+            err_console.print(f"[dim]{escape(message)}[/]", highlight=False)
+
+        options = {"vision_heads": vision_heads, "vision_feature_layer": vision_feature_layer,
+                   "rope_scaling": None if rope_scaling is None else str(rope_scaling), "rope_factor": rope_factor}
+        written = convert_checkpoint(src, out, source=str(source), progress=note, **options)
+        record = json.loads((written / "conversion.json").read_text(encoding="utf-8"))
+        console.print(f"wrote {escape(str(written))}: {len(record['key_map'])} tensors, "
+                      f"{len(record['dropped'])} source keys dropped", highlight=False)
+        for setting, value in record["assumed"].items():
+            console.print(f"  assumed {setting}: {escape(str(value))}", highlight=False)
+
+
+@app.command("inspect")
+def inspect_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A weights file (.bin, .safetensors, index) or a folder.")],
+    keys: Annotated[bool, typer.Option("--keys", help="List every key with its shape and dtype.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
+) -> None:
+    """List a checkpoint's modules, keys, shapes, dtypes and parameter counts without loading it,
+    and say which converter recognises it and what it would map.
+
+    Example: [bold]kangaroo inspect ~/kangaroo-release --keys[/]
+    """
+    with _user_errors():
+        from kangaroo.model.inspection import inspect_checkpoint
+
+        described = inspect_checkpoint(checkpoint)
+        if as_json:
+            typer.echo(json.dumps(described, indent=2))
+            return
+        for entry in described:
+            _print_checkpoint(entry, keys)
+
+
+def _print_checkpoint(entry: dict, keys: bool) -> None:
+    from rich.table import Table
+
+    dtypes = ", ".join(f"{d} {n / 1e6:,.1f}M" for d, n in entry["dtypes"].items())
+    console.print(f"[bold]{escape(entry['path'])}[/]: {entry['tensors']} tensors, "
+                  f"{entry['parameters'] / 1e6:,.2f}M parameters ({dtypes})", highlight=False)
+    table = Table("module", "layers", "tensors", "parameters", "dtypes", box=None)
+    for module in entry["modules"]:
+        table.add_row(escape(module["module"]), str(module["layers"] or ""), str(module["tensors"]),
+                      f"{module['parameters']:,}", ", ".join(module["dtypes"]))
+    console.print(table)
+    if keys:
+        for key in entry["keys"]:
+            console.print(f"  {escape(key['key'])} {tuple(key['shape'])} {key['dtype']}", highlight=False)
+    recognised = entry.get("recognised")
+    if recognised is None:
+        return
+    if "convertible" not in recognised:
+        console.print(f"recognised: {recognised['kind']}: {escape(recognised['note'])}", highlight=False)
+    elif recognised["convertible"]:
+        console.print(f"recognised: {recognised['kind']}; [bold]kangaroo convert --from {recognised['converter']}[/] "
+                      f"fills {len(recognised['maps'])} tensors and drops {len(recognised['dropped'])} keys",
+                      highlight=False)
+        for setting, value in recognised["assumed"].items():
+            console.print(f"  assumed {setting}: {escape(str(value))}", highlight=False)
+    else:
+        console.print(f"recognised: {recognised['kind']}, but it does not convert:\n{escape(recognised['error'])}",
+                      highlight=False)
