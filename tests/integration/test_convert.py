@@ -8,24 +8,25 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
-
-from kangaroo.inference.chat import chat_processor
-from kangaroo.model.convert import ConversionError, convert_checkpoint, plan_kangaroo
-from kangaroo.model.pretrained import load_pretrained
-from kangaroo.model.weight_files import WeightFilesError, open_weights
-
-pytestmark = pytest.mark.integration
-from released_kangaroo import ReleasedKangaroo, llama3_like_tokenizer
-
 from typer.testing import CliRunner
-from video_fixtures import write_indexed
 
 from kangaroo.cli import app
+from kangaroo.cli.checkpoint_commands import RopeScaling, Source
+from kangaroo.inference.chat import chat_processor
+from kangaroo.model.convert import ROPE_SCALINGS, SOURCES, ConversionError, convert_checkpoint, plan_kangaroo
+from kangaroo.model.pretrained import load_pretrained
+from kangaroo.model.weight_files import WeightFilesError, open_weights
+from released_kangaroo import ReleasedKangaroo, llama3_like_tokenizer
+
+from video_fixtures import write_indexed
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +142,8 @@ def test_inspect_and_convert_from_the_command_line(released, tmp_path):
     text = invoke("inspect", tmp_path / "out", "--keys").output
     assert "kangaroo model" in text and "language_model.lm_head.weight (266, 48) float32" in text
 
+    assert all(invoke(c, "--help").exit_code == 0 for c in ("convert", "inspect"))
+    assert [s.value for s in Source] == list(SOURCES) and [r.value for r in RopeScaling] == list(ROPE_SCALINGS)
     missing = invoke("inspect", tmp_path / "nothing")
     assert missing.exit_code == 2 and "no such file or folder" in missing.output
 
