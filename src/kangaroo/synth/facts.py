@@ -88,14 +88,24 @@ class Facts:
 
     def absent_pairs(self, rng: random.Random, shape: str | None = None,
                      colour: str | None = None) -> list[tuple[str, str]]:
-        """Colour-shape pairs no object ever is, allowed in this split, shuffled; those sharing
-        ``shape`` or ``colour`` first (plausible distractors)."""
+        """Colour-shape pairs no object ever is, allowed in this split, shuffled.
+
+        Given the truth's ``colour`` and ``shape``, the first three complete a 2x2 grid with it
+        when the split allows one -- (other colour, shape), (colour, other shape), (other colour,
+        other shape) -- so every option shares exactly one word with two others and the truth
+        cannot be told from the distractors by the words they share (a blind reader that picks
+        the option most like the others would otherwise be right most of the time)."""
         pairs = [(c, s) for s in SHAPES for c in COLOURS if (c, s) not in self.all_names and self.allowed(c, s)]
-        near = [p for p in pairs if p[1] == shape or p[0] == colour]
-        far = [p for p in pairs if p not in near]
-        rng.shuffle(near)
-        rng.shuffle(far)
-        return near + far
+        rng.shuffle(pairs)
+        if shape is None or colour is None:
+            return pairs
+        absent = set(pairs)
+        grids = [[(c, shape), (colour, s), (c, s)] for c in COLOURS for s in SHAPES
+                 if c != colour and s != shape and {(c, shape), (colour, s), (c, s)} <= absent]
+        if not grids:
+            return pairs
+        grid = rng.choice(grids)
+        return grid + [p for p in pairs if p not in grid]
 
     def turns_held_out(self, colour: str) -> bool:
         """Turning ``colour`` is a held-out event of this split (never said in train text)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..facts import Facts
-from ..language import LANGUAGES, format_options, option_answer, time_phrase
+from ..language import LANGUAGES, format_options, object_name, option_answer, time_phrase
 from ..scene import Event
 
 LETTERS = "ABCD"  # multiple-choice option letters
@@ -99,6 +99,15 @@ def multiple_choice(
         times=times,
         extra={"answer_text": truth, "question_type": kind, "objects": list(objects)},
     )
+
+
+def fillers(f: Facts, rng: random.Random, real: Sequence[str], shape: str, colour: str, lang: str) -> list[str]:
+    """Names of absent objects that complete a question about the ``colour`` ``shape`` object
+    whose other distractors are the ``real`` scene objects: with none, the 2x2 grid around the
+    truth (`Facts.absent_pairs`); with some, absent pairs at random, so that neither kind makes
+    the truth the option most like the others."""
+    pairs = f.absent_pairs(rng, shape, colour) if not real else f.absent_pairs(rng)
+    return [object_name(c, s, lang) for c, s in pairs[:8]]
 
 
 def when_qualifier(obj_events: Sequence[Event], event: Event, lang: str) -> str:

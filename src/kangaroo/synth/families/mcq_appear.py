@@ -6,7 +6,7 @@ import random
 
 from ..facts import EPS, Facts
 from ..language import object_name, say
-from .family import Built, Task, multiple_choice, pick_language
+from .family import Built, Task, fillers, multiple_choice, pick_language
 
 
 def build_mcq_appear(f: Facts, rng: random.Random, spec: str) -> Built | None:
@@ -18,10 +18,10 @@ def build_mcq_appear(f: Facts, rng: random.Random, spec: str) -> Built | None:
     obj = f.scene.object(event.objects[0])
     colour = f.event_colours(event)[0]
     truth = object_name(colour, obj.shape, lang)
-    absent = [object_name(c, s, lang) for c, s in f.absent_pairs(rng, obj.shape, colour)[:8]]
     if event.kind == "appear":
+        grid = [object_name(c, s, lang) for c, s in f.absent_pairs(rng, obj.shape, colour)[:3]]
         question = say("mcq.appear", lang, rng)
-        return multiple_choice(rng, lang, question, truth, absent, kind="appear", times=[event.time], objects=[obj.id])
+        return multiple_choice(rng, lang, question, truth, grid, kind="appear", times=[event.time], objects=[obj.id])
     # disappear: objects that stay to the end are plausible wrong answers
     vanishing = set().union(*(f.names[e.objects[0]] for e in f.scene.events if e.kind == "disappear"))
     stayers = [
@@ -30,8 +30,8 @@ def build_mcq_appear(f: Facts, rng: random.Random, spec: str) -> Built | None:
         if f.visible_at_end(o) and not (f.names[o.id] & vanishing)
     ]
     question = say("mcq.disappear", lang, rng)
-    return multiple_choice(rng, lang, question, truth, stayers, absent, kind="disappear", times=[event.time],
-                objects=[obj.id], max_preferred=2)
+    return multiple_choice(rng, lang, question, truth, stayers, fillers(f, rng, stayers, obj.shape, colour, lang),
+                kind="disappear", times=[event.time], objects=[obj.id], max_preferred=2)
 
 
 TASK = Task("mcq_appear", "4-option MCQ: which object appears / disappears during the video", build_mcq_appear)

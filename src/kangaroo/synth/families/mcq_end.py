@@ -8,7 +8,7 @@ from collections.abc import Callable
 from ..facts import EPS, Facts
 from ..language import capitalise, colour_word, event_clause, object_name, say, the
 from ..scene import COLOURS
-from .family import Built, Task, first_built, multiple_choice, pick_language
+from .family import Built, Task, fillers, first_built, multiple_choice, pick_language
 
 
 def build_mcq_end(f: Facts, rng: random.Random, spec: str) -> Built | None:
@@ -36,7 +36,7 @@ def build_mcq_end(f: Facts, rng: random.Random, spec: str) -> Built | None:
         at_end = set().union(*(f.names[o.id] for o in f.scene.objects if f.visible_at_end(o)))
         gone = [object_name(o.colour_at(o.disappear - EPS), o.shape, lang) for o in f.scene.objects
                 if not f.visible_at_end(o) and (o.colour_at(o.disappear - EPS), o.shape) not in at_end]
-        absent = [object_name(c, s, lang) for c, s in f.absent_pairs(rng, obj.shape, obj.colour_at(f.end))[:8]]
+        absent = fillers(f, rng, gone, obj.shape, obj.colour_at(f.end), lang)
         return multiple_choice(rng, lang, say("mcq.end_visible", lang, rng), object_name(obj.colour_at(f.end), obj.shape, lang),
                     gone, absent, kind="end_visible", times=[f.end], objects=[obj.id], max_preferred=2)
 

@@ -26,8 +26,8 @@ def build_needle(f: Facts, rng: random.Random, spec: str) -> Built | None:
         built = single_answer(lang, say("needle.what", lang, rng), say("answer.object", lang, rng, a=a, A=capitalise(a)),
                         kind="needle_what", times=times, objects=[obj.id])
     elif choice == "what_mcq":
-        absent = [object_name(c, s, lang) for c, s in f.absent_pairs(rng, obj.shape, colour)[:8]]
-        built = multiple_choice(rng, lang, say("needle.what_mcq", lang, rng), object_name(colour, obj.shape, lang), absent,
+        grid = [object_name(c, s, lang) for c, s in f.absent_pairs(rng, obj.shape, colour)[:3]]
+        built = multiple_choice(rng, lang, say("needle.what_mcq", lang, rng), object_name(colour, obj.shape, lang), grid,
                      kind="needle_what", times=times, objects=[obj.id])
     elif choice == "when":
         question = say("needle.when", lang, rng, the=the(colour, obj.shape, lang))
