@@ -227,3 +227,20 @@ def test_kangaroo_encodes_each_loaded_video_once(tmp_path):
     replies = {k: r["reply"] for k, r in _predictions(tmp_path / "out" / "videomme" / "frames_4").items()}
     assert replies == {k: r["reply"] for k, r in _predictions(tmp_path / "ref" / "videomme" / "frames_4").items()}
     assert reference["overall"]["scored"] == 5
+
+
+@pytest.mark.parametrize("name", ["synth_open", "synth_open_zh"])
+def test_open_answers_are_scored_by_keyword_recall(name, tmp_path):
+    import dataclasses
+
+    base = load_task(name)
+    task = dataclasses.replace(base, data={**base.data, "num": 3})
+    oracle = run_task(OracleBackend(), task, tmp_path / "data", tmp_path / "oracle")["overall"]
+    assert oracle["keyword_recall"] == 100.0 and oracle["accuracy"] == 100.0 and oracle["scored"] >= 6
+    wrong = run_task(ConstantBackend("A cyan ring moves to the right." if name == "synth_open" else "青色圆环向右移动。"),
+                     task, tmp_path / "data", tmp_path / "constant")
+    assert wrong["overall"]["keyword_recall"] < 40.0
+    rows = _predictions(tmp_path / "constant" / name / "frames_16")
+    scored = [r for r in rows.values() if "keyword_recall" in r]
+    assert all(set(r["keywords_found"]) | set(r["keywords_missing"]) for r in scored)
+    assert "keyword recall" in write_report(tmp_path / "constant", plots=False)["markdown"].read_text()

@@ -259,7 +259,7 @@ def _print_summary(results: list[dict[str, Any]]) -> None:
     controlled = any(m.get("video_control") for m in results)  # a "video" column only when it says something
     table = Table(box=None)
     columns = ("task", "frames", *(("video",) if controlled else ()), "samples", "errors", "accuracy", "strict",
-               "unparsed %", "MAE s")
+               "unparsed %", "MAE s", "recall %")
     for column in columns:
         table.add_column(column, overflow="fold")
     for m in results:
@@ -271,7 +271,7 @@ def _print_summary(results: list[dict[str, Any]]) -> None:
 
         video = (m.get("video_control") or "real",) if controlled else ()
         table.add_row(m["task"], str(m["frames"]), *video, str(o["total"]), str(o["errors"]), fmt("accuracy"),
-                      fmt("accuracy_strict"), fmt("unparsed_rate"), fmt("mae_seconds"))
+                      fmt("accuracy_strict"), fmt("unparsed_rate"), fmt("mae_seconds"), fmt("keyword_recall"))
     console.print(table)
 
 

@@ -10,6 +10,7 @@ Importing this package does not import torch (the backends and runner do when us
 """
 
 from .extraction import extract_choice, extract_seconds, strict_choice
+from .keywords import keyword_recall
 from .samples import EvalSample
 from .task import TaskConfig, TaskConfigError, builtin_tasks, load_task
 
@@ -20,6 +21,7 @@ __all__ = [
     "builtin_tasks",
     "extract_choice",
     "extract_seconds",
+    "keyword_recall",
     "load_task",
     "run_task",
     "strict_choice",

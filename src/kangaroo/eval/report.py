@@ -190,6 +190,9 @@ def _task_details(run: dict[str, Any]) -> list[str]:
     if metrics["scoring"] == "choice":
         head += ["accuracy (strict)", "unparsed (%)"]
         values = [overall.get("accuracy"), overall.get("accuracy_strict"), overall.get("unparsed_rate")]
+    elif metrics["scoring"] == "keywords":
+        head += ["keyword recall (%)"]
+        values = [overall.get("accuracy"), overall.get("keyword_recall")]
     else:
         head += ["mean abs. error (s)", "unparsed (%)"]
         mae = overall.get("mae_seconds")

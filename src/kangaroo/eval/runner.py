@@ -45,6 +45,9 @@ EXTRACTION_RULES = {
                          "(the official MVBench / Video-MME rule)",
                "lenient": "kangaroo.eval.extract_choice: answer cues, bare or leading letters, bracketed "
                           "letters, then the option's text; None when no option or several are named"},
+    "keywords": {"lenient": "kangaroo.eval.keyword_recall: the share of the reference answer's keywords (the "
+                            "world's colours, shapes, directions, numbers) the reply names; correct when it "
+                            "names all of them"},
     "seconds": {"lenient": "kangaroo.eval.extract_seconds: the first time or span in seconds; correct when "
                            "within 1 s of the truth (span: mean error of both ends)"},
 }

@@ -40,6 +40,9 @@ class EvalSample:
     error:       set by a reader when the sample cannot be run (e.g. its video file is missing);
                  the harness records it as an error, never as an answer.
     extra:       anything else the reader keeps (reported in the per-sample results).
+    keywords:    for an open question scored by keyword recall: the concepts a correct reply
+                 names, each as its accepted forms (`kangaroo.eval.keywords`); ``answer`` then
+                 holds the reference answer text.
     """
 
     id: str
@@ -54,6 +57,7 @@ class EvalSample:
     groups: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    keywords: list[tuple[str, ...]] = field(default_factory=list)
 
     @property
     def letters(self) -> list[str]:

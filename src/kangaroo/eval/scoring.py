@@ -6,6 +6,9 @@ as answers: they are counted and listed apart. Choice tasks report strict accura
 official first-word rule), lenient accuracy (`extract_choice`) and the rate of replies no
 option could be read from (counted as wrong, never dropped from the denominator). Grounding
 tasks report the mean absolute error in seconds, the share within 1 second, and unparsed replies.
+Open questions scored by keywords report the mean keyword recall (`kangaroo.eval.keywords`) and
+the share of replies that name every keyword; a sample whose reference names no keyword is not
+scored.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .extraction import extract_choice, extract_seconds, strict_choice
+from .keywords import keyword_recall
 from .samples import EvalSample
 
 WITHIN_SECONDS = 1.0  # a grounding reply this close to the truth counts as correct
@@ -29,6 +33,12 @@ def score_reply(scoring: str, sample: EvalSample, reply: str) -> dict[str, Any]:
         if sample.answer is not None:
             fields.update(correct_strict=strict == sample.answer, correct_lenient=lenient == sample.answer)
         return fields
+    if scoring == "keywords":
+        if not sample.keywords:
+            return {}
+        recall = keyword_recall(reply, sample.keywords)
+        return {"keyword_recall": recall.recall, "keywords_found": list(recall.found),
+                "keywords_missing": list(recall.missing), "correct_lenient": not recall.missing}
     predicted = extract_seconds(reply)
     error = None if predicted is None or sample.answer is None else seconds_error(predicted, sample.answer)
     fields = {"predicted": list(predicted) if isinstance(predicted, tuple) else predicted, "abs_error": error}
@@ -68,6 +78,9 @@ def summarize(results: Iterable[dict[str, Any]], scoring: str) -> dict[str, Any]
         out["accuracy_strict"] = 100.0 * sum(bool(r["correct_strict"]) for r in scored) / n
         out["accuracy"] = 100.0 * sum(bool(r["correct_lenient"]) for r in scored) / n
         out["unparsed_rate"] = 100.0 * sum(r["lenient"] is None for r in scored) / n
+    elif scoring == "keywords":
+        out["keyword_recall"] = 100.0 * sum(float(r["keyword_recall"]) for r in scored) / n
+        out["accuracy"] = 100.0 * sum(bool(r["correct_lenient"]) for r in scored) / n  # every keyword named
     else:
         errors = [r["abs_error"] for r in scored if r["abs_error"] is not None]
         out["mae_seconds"] = sum(errors) / len(errors) if errors else None

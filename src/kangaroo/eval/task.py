@@ -23,7 +23,7 @@ from typing import Any, Literal
 from kangaroo.config import INTERNAL, ConfigError, from_dict, read_yaml
 from kangaroo.video.sampling import DEFAULT_SAMPLING, FrameSampling
 
-Scoring = Literal["choice", "seconds"]
+Scoring = Literal["choice", "seconds", "keywords"]
 Average = Literal["micro", "macro"]
 PROMPT_FIELDS = ("question", "options", "subtitles", "letters", "duration")
 

@@ -544,6 +544,32 @@ def join_clauses(clauses: Sequence[str], language: str) -> str:
     return "，同时".join(clauses) if language == "zh" else join_list(clauses, language)
 
 
+def content_words(language: str) -> dict[str, tuple[str, ...]]:
+    """The world's content words in ``language``, as ``{concept: accepted forms}``: every colour,
+    shape and direction and the numbers up to ten (``"colour:blue": ("blue",)``, ``"shape:star":
+    ("star", "stars")``, ``"direction:up": ("up", "upward", "upwards")``, ``"number:2": ("two",
+    "2")``; Chinese: ``("蓝色",)``, ``("向上", "往上", "朝上")``, ``("两个", "二个", "2个")``). In
+    Chinese a number counts only with its measure word (三角形 is a shape) and one not at all
+    (一个 is also "a"). What an answer about the world must name; the eval harness's keyword
+    recall is read with it."""
+    words: dict[str, tuple[str, ...]] = {}
+    for colour in COLOUR_NAMES_ZH:
+        words[f"colour:{colour}"] = (COLOUR_NAMES_ZH[colour],) if language == "zh" else (colour,)
+    for shape in SHAPE_NAMES_ZH:
+        words[f"shape:{shape}"] = (SHAPE_NAMES_ZH[shape],) if language == "zh" else (shape, _plural(shape))
+    for direction, phrase in (DIRECTION_ZH if language == "zh" else DIRECTION_EN).items():
+        forms = (phrase, "往" + phrase[1:], "朝" + phrase[1:]) if language == "zh" else (
+            direction, f"{direction}ward", f"{direction}wards")
+        words[f"direction:{direction}"] = forms
+    for n in range(11):
+        word = number_word(n, language)
+        if language != "zh":
+            words[f"number:{n}"] = (word, str(n))
+        elif n != 1:
+            words[f"number:{n}"] = tuple(f"{w}个" for w in ((word, "二", str(n)) if word == "两" else (word, str(n))))
+    return words
+
+
 def direction_phrase(direction: str, language: str) -> str:
     """``"to the left"`` / ``"向左"``."""
     return DIRECTION_ZH[direction] if language == "zh" else DIRECTION_EN[direction]

@@ -9,7 +9,10 @@ Options (the task's ``data``):
   seed:     the generation seed (default 1234); with ``num`` and the world options it fixes the data.
   size, duration, fps, ...: `kangaroo.synth.options.WorldOptions` of generated videos (``size``
             defaults to ``[128, 96]``).
-  require:  ``options`` keeps only choice questions, ``times`` only grounding questions.
+  require:  ``options`` keeps only choice questions, ``times`` only grounding questions,
+            ``text`` only open questions and captions (scored by keyword recall: the sample's
+            ``keywords`` are the world's colours, shapes, directions and numbers its reference
+            answer names, `kangaroo.synth.language.content_words`).
 
 Sample fields: ``question`` is the record's whole user text (the options are already in it),
 ``options``/``answer`` from ``meta.options``/``meta.answer`` for choice questions, and the
@@ -55,23 +58,31 @@ def read(data_dir: Path, options: dict[str, Any], subtitles: bool) -> Iterator[E
             records = list(read_records(path))
         except RecordError as exc:
             raise BenchmarkDataError(f"{path}: {exc}") from None
-        samples = [_sample(record, root, task) for record in records]
+        samples = [_sample(record, root, task, keywords=require == "text") for record in records]
         per_task.append([s for s in samples if not ((require == "options" and not s.options)
-                                                    or (require == "times" and s.options))])
+                                                    or (require == "times" and s.options)
+                                                    or (require == "text" and s.options))])
     # round-robin over the synth tasks, so that the first N samples (--limit) cover all of them
     for row in itertools.zip_longest(*per_task):
         yield from (sample for sample in row if sample is not None)
 
 
-def _sample(record: Any, root: Path, task: str) -> EvalSample:
+def _sample(record: Any, root: Path, task: str, keywords: bool = False) -> EvalSample:
     meta = record.meta
     user = next(m for m in record.messages if m["role"] == "user")
     content = user["content"]
     question = content if isinstance(content, str) else "".join(
         p.get("text", "") for p in content if p.get("type") == "text")
     options = list(meta.get("options") or [])
+    found: list[tuple[str, ...]] = []
     if options:
         answer: Any = meta["answer"]
+    elif keywords:
+        from kangaroo.eval.keywords import find_keywords
+        from kangaroo.synth.language import content_words
+
+        answer = next(m["content"] for m in record.messages if m["role"] == "assistant")
+        found = find_keywords(answer, content_words(str(meta.get("language", "en"))))
     else:
         times = meta.get("times") or [None]
         answer = times[0]
@@ -81,4 +92,5 @@ def _sample(record: Any, root: Path, task: str) -> EvalSample:
         groups={"task": task, "question_type": str(meta.get("question_type", task))},
         error=None if video.exists() else f"video not found: {video}",
         extra={"language": meta.get("language"), "duration": meta.get("duration")},
+        keywords=found,
     )
