@@ -258,8 +258,9 @@ def _print_task_list(names: list[str], load_task: Any) -> None:
 def _print_summary(results: list[dict[str, Any]]) -> None:
     controlled = any(m.get("video_control") for m in results)  # a "video" column only when it says something
     table = Table(box=None)
+    recalled = any("keyword_recall" in m["overall"] for m in results)  # likewise "recall %"
     columns = ("task", "frames", *(("video",) if controlled else ()), "samples", "errors", "accuracy", "strict",
-               "unparsed %", "MAE s", "recall %")
+               "unparsed %", "MAE s", *(("recall %",) if recalled else ()))
     for column in columns:
         table.add_column(column, overflow="fold")
     for m in results:
@@ -271,7 +272,8 @@ def _print_summary(results: list[dict[str, Any]]) -> None:
 
         video = (m.get("video_control") or "real",) if controlled else ()
         table.add_row(m["task"], str(m["frames"]), *video, str(o["total"]), str(o["errors"]), fmt("accuracy"),
-                      fmt("accuracy_strict"), fmt("unparsed_rate"), fmt("mae_seconds"), fmt("keyword_recall"))
+                      fmt("accuracy_strict"), fmt("unparsed_rate"), fmt("mae_seconds"),
+                      *((fmt("keyword_recall"),) if recalled else ()))
     console.print(table)
 
 

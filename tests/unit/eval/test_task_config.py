@@ -74,7 +74,7 @@ def test_every_problem_of_a_task_file_is_reported_at_once(tmp_path):
         load_task(path)
     assert info.value.source == str(path) and str(path) in str(info.value)
     assert info.value.errors == [
-        "scoring: expected one of choice, seconds, got 'exact'",
+        "scoring: expected one of choice, seconds, keywords, got 'exact'",
         "max_new_tokens: expected an integer, got 'many'",
         "frames: num_frames is for sampling='uniform', not 'fps'; use max_frames",
         "frames: sampling='fps' needs fps > 0 (frames per second to sample), got None",
