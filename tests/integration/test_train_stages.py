@@ -192,3 +192,37 @@ def test_train_command_runs_and_resumes_a_curriculum(tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["train", str(tmp_path / "stage2_video_pretrain.yaml"), "--out",
                                        str(tmp_path / "elsewhere" / "stage2"), "--no-progress"])
     assert missing.exit_code == 1 and "run the previous stage first" in missing.output
+
+
+def test_a_world_vision_stage_trains_the_tower_probes_it_and_hands_it_on(tmp_path: Path) -> None:
+    recipe = load_recipe(REPO / "recipes" / "tiny" / "world_vision.yaml", ["schedule.steps=8", "schedule.batch_size=4"],
+                         output_dir=tmp_path / "world_vision")
+    result = train(recipe, progress=False)
+    assert result.steps_run == 8 and (result.final_dir / "COMPLETE").is_file() and len(result.losses) == 8
+    probe = json.loads((result.run_dir / "world_vision.json").read_text(encoding="utf-8"))["probe"]
+    assert set(probe) == {"colour", "shape", "background"} and all(0.0 <= v <= 1.0 for v in probe.values())
+    from kangaroo.model.pretrained import load_pretrained
+
+    trained, _ = load_pretrained(result.final_dir)
+    fresh = kangaroo_tiny(seed=0)
+    moved = {n.split(".")[0] for n, p in trained.state_dict().items() if not torch.equal(p, fresh.state_dict()[n])}
+    assert moved == {"vision_tower"}  # the tower learnt; everything else is the seed-0 initialisation
+    again = train(recipe, progress=False)  # finished: found, not rerun
+    assert again.steps_run == 0 and again.losses == result.losses
+    # the next stage starts from it
+    nxt = small("stage1_image_pretrain", tmp_path, [SynthSpec("image_caption", 2, 1, world=WorldOptions(size=(64, 48)))],
+                1, "model.from_stage=../world_vision", "optim.warmup_steps=0")
+    assert train(nxt, progress=False).steps_run == 1
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["trainable=[projector]"], "trains the vision tower only"),
+    (["objective=pixels"], "objective: 'pixels' is not one of language_modelling, world_vision"),
+    (["schedule.steps=null", "schedule.epochs=1"], "needs a number of steps"),
+])
+def test_a_world_vision_stage_refuses_what_it_cannot_do(tmp_path: Path, overrides: list[str], message: str) -> None:
+    from kangaroo.training.recipe import RecipeError
+
+    recipe = load_recipe(REPO / "recipes" / "tiny" / "world_vision.yaml", overrides, output_dir=tmp_path / "wv")
+    with pytest.raises(RecipeError, match=message):
+        train(recipe, progress=False)

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from .model_setup import describe_model_source, meta_model
-from .recipe import MODULE_NAMES, PRECISIONS, WEIGHT_DTYPES, Recipe, resolve_trainable, stage_presets
+from .recipe import (
+    MODULE_NAMES,
+    OBJECTIVES,
+    PRECISIONS,
+    WEIGHT_DTYPES,
+    Recipe,
+    resolve_trainable,
+    stage_presets,
+)
 
 
 def validate_recipe(
@@ -27,7 +35,10 @@ def validate_recipe(
     errors: list[str] = []
     warnings = warnings if warnings is not None else []
     _check_values(recipe, errors)
-    _check_data(recipe, errors, warnings)
+    if recipe.objective == "world_vision":
+        _check_world_vision(recipe, errors)
+    else:
+        _check_data(recipe, errors, warnings)
     if build_model:
         _check_model(recipe, errors, warnings)
     return errors
@@ -37,6 +48,8 @@ def _check_values(recipe: Recipe, errors: list[str]) -> None:
     m, d, f, o, s, r = recipe.model, recipe.data, recipe.data.frames, recipe.optim, recipe.schedule, recipe.run
     if m.dtype not in WEIGHT_DTYPES:
         errors.append(f"model.dtype: {m.dtype!r} is not one of {', '.join(WEIGHT_DTYPES)}")
+    if recipe.objective not in OBJECTIVES:
+        errors.append(f"objective: {recipe.objective!r} is not one of {', '.join(OBJECTIVES)}")
     if recipe.precision not in PRECISIONS:
         errors.append(f"precision: {recipe.precision!r} is not one of {', '.join(PRECISIONS)}")
     if m.projector_type not in ("linear", "ccam"):
@@ -111,6 +124,18 @@ def _check_values(recipe: Recipe, errors: list[str]) -> None:
             errors.append("lora: adapters go on the LLM, but language_model is not trainable in this stage")
     if m.init == "components" and (not m.vision_dir or not m.llm_dir):
         errors.append("model: init=components needs model.vision_dir and model.llm_dir")
+
+
+def _check_world_vision(recipe: Recipe, errors: list[str]) -> None:
+    """A world-vision stage trains the tower alone, for a number of steps, on rendered frames."""
+    if recipe.schedule.steps is None:
+        errors.append("schedule.steps: objective world_vision needs a number of steps (it has no records "
+                      "for epochs)")
+    if resolve_trainable(recipe.trainable) != ["vision_tower"]:
+        errors.append(f"trainable: objective world_vision trains the vision tower only (trainable: "
+                      f"[vision_tower]), got {recipe.trainable}")
+    if recipe.data.records or recipe.data.synth or recipe.data.mixture:
+        errors.append("data: objective world_vision renders its own frames; remove data.records / synth / mixture")
 
 
 def _check_data(recipe: Recipe, errors: list[str], warnings: list[str]) -> None:

@@ -41,6 +41,7 @@ from kangaroo.video.sampling import DEFAULT_SAMPLING, FrameSampling
 
 MODULE_NAMES = ("vision_tower", "patchify", "projector", "language_model")  # trainable units of the model
 PRECISIONS = ("bf16", "fp32")  # autocast dtype; fp32 = no autocast
+OBJECTIVES = ("language_modelling", "world_vision")  # what a stage trains on (Recipe.objective)
 WEIGHT_DTYPES = ("float32", "bfloat16", "float16")
 FINAL_DIR = "final"  # <run_dir>/final: the finished stage as a saved model + processor (next stage's init)
 FINAL_MARKER = "COMPLETE"  # written last into FINAL_DIR
@@ -149,6 +150,10 @@ class Recipe:
     """One training stage."""
 
     stage: str = "train"  # name of the stage (free text)
+    # language_modelling: next-token loss on the data's records | world_vision: the vision tower
+    # learns the synthetic world's ground truth per patch (kangaroo.training.world_vision; no records;
+    # schedule.steps x schedule.batch_size frames, optim.lr, trainable [vision_tower])
+    objective: str = "language_modelling"
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
     optim: OptimSection = field(default_factory=OptimSection)

@@ -34,19 +34,21 @@ ties them together in torchtune's recipe shape: ``setup()``, then ``train()``.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from kangaroo.io import atomic_write_json
 from kangaroo.model.quiet import no_progress_bars
 
 from .feeding import (
@@ -165,6 +167,8 @@ def train(
     if recipe.run.threads is not None:
         torch.set_num_threads(recipe.run.threads)
     try:
+        if recipe.objective == "world_vision":
+            return _train_world_vision(recipe, log or logger.info, started)
         trainer = StageTrainer(recipe, progress=progress, log=log or logger.info, stop_after=stop_after,
                                started=started)
         trainer.setup()
@@ -353,6 +357,45 @@ class StageTrainer:
                            total_steps=self.state.total_steps, steps_run=steps_run, resumed_from=self.resumed_from,
                            losses=[e["loss"] for e in entries if e.get("loss") is not None],
                            seconds=time.perf_counter() - self.started, skipped_records=self.state.skipped)
+
+
+WORLD_VISION_FILE = "world_vision.json"  # <run_dir>/world_vision.json: the probe of a world-vision stage
+
+
+def _train_world_vision(recipe: Recipe, log: Callable[[str], None], started: float) -> TrainResult:
+    """A world-vision stage: the tower learns the world's ground truth (`world_vision.pretrain_vision`),
+    a fresh linear probe on held-out scenes measures what it sees (written to ``world_vision.json``
+    and logged), and ``final/`` holds the whole model for the next stage. Short enough to rerun
+    from the start when interrupted; a finished one is found, not rerun."""
+    from .world_vision import linear_probe, pretrain_vision
+
+    run_dir, steps = recipe.output_dir, int(recipe.schedule.steps or 0)
+    if final_model_dir(run_dir) is not None:
+        log(f"{recipe.stage}: already finished ({run_dir / FINAL_DIR})")
+        done = json.loads((run_dir / WORLD_VISION_FILE).read_text(encoding="utf-8"))
+        return TrainResult(run_dir=run_dir, final_dir=run_dir / FINAL_DIR, total_steps=steps, steps_run=0,
+                           resumed_from=steps, losses=done["losses"], seconds=time.perf_counter() - started)
+    previous = recipe.from_stage_dir()
+    if previous is not None and final_model_dir(previous) is None:
+        raise RecipeError([f"model.from_stage: {previous} has no finished model ({previous}/{FINAL_DIR}); "
+                           "run the previous stage first"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_recipe_copy(recipe, run_dir, log)
+    _seed_everything(recipe.run.seed)
+    model, processor = _prepare_model(recipe)
+    losses: list[float] = []
+    pretrain_vision(model, processor, steps=steps, batch_size=recipe.schedule.batch_size, lr=recipe.optim.lr,
+                    seed=recipe.run.seed, log=lambda message: log(f"{recipe.stage}: {message}"),
+                    on_step=lambda step, loss: losses.append(loss))
+    probe = linear_probe(model, processor, seed=recipe.run.seed)
+    atomic_write_json(run_dir / WORLD_VISION_FILE, {"steps": steps, "frames_per_step": recipe.schedule.batch_size,
+                                                    "probe": asdict(probe), "losses": losses})
+    log(f"{recipe.stage}: linear probe on held-out scenes, per patch: colour {probe.colour:.1%}, "
+        f"shape {probe.shape:.1%}, background {probe.background:.1%}")
+    export_final(model, processor, run_dir, recipe)
+    log(f"{recipe.stage}: finished {steps} steps; model in {run_dir / FINAL_DIR}")
+    return TrainResult(run_dir=run_dir, final_dir=run_dir / FINAL_DIR, total_steps=steps, steps_run=steps,
+                       resumed_from=None, losses=losses, seconds=time.perf_counter() - started)
 
 
 def _fmt(value: float | None, spec: str = ".4f") -> str:

@@ -108,9 +108,11 @@ def _accuracy(readout: PatchReadout, features: torch.Tensor, batch: FrameBatch) 
 
 
 def pretrain_vision(model, processor, *, steps: int, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
-                    log: Callable[[str], None] | None = None) -> PatchReadout:
+                    log: Callable[[str], None] | None = None,
+                    on_step: Callable[[int, float], None] | None = None) -> PatchReadout:
     """Train ``model.vision_tower`` (with a linear read-out) on world frames for ``steps`` steps,
-    AdamW with a cosine schedule. Returns the read-out; the tower is trained in place."""
+    AdamW with a cosine schedule; ``on_step(step, loss)`` after each. Returns the read-out; the
+    tower is trained in place."""
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps}, {batch_size}")
     patch = model.config.vision_config.patch_size
@@ -129,6 +131,8 @@ def pretrain_vision(model, processor, *, steps: int, batch_size: int = 32, lr: f
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
+        if on_step is not None:
+            on_step(step + 1, loss.item())
         if log is not None and (step % 100 == 0 or step == steps - 1):
             log(f"vision step {step + 1}/{steps}: loss {loss.item():.3f} ({time.monotonic() - start:.0f} s)")
     model.vision_tower.eval()
