@@ -70,21 +70,31 @@ def _text_of(content: Any) -> str:
     return "".join(part.get("text", "") for part in content if part.get("type") == "text")
 
 
+def feature_key(model: torch.nn.Module, processor: Any, video: str | os.PathLike[str]) -> str:
+    """The feature-cache key of ``video`` as ``processor`` samples it for ``model`` (see `FeatureCache.key`)."""
+    return FeatureCache.key(video, processor.sampling, model, size=processor.layout.image_size,
+                            aspect=processor.aspect)
+
+
 def video_features(
-    model: torch.nn.Module, processor: Any, video: str | os.PathLike[str], feature_cache: FeatureCache | None = None
+    model: torch.nn.Module, processor: Any, video: str | os.PathLike[str], feature_cache: FeatureCache | None = None,
+    key: str | None = None, **load_kwargs: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(features (N, D), timestamps (T,))`` for a video file, from ``feature_cache`` when it has them."""
-    key = None
+    """``(features (N, D), timestamps (T,))`` for a video file, from ``feature_cache`` when it has them.
+
+    feature_cache: a `FeatureCache` or `MemoryFeatureCache` (same keys: content, sampling, model).
+    key:           the video's `feature_key` when the caller has it already.
+    load_kwargs:   decoding options for `KangarooProcessor.load_video_frames` (``timeout``, ``isolate``, ...).
+    """
     if feature_cache is not None:
-        key = FeatureCache.key(video, processor.sampling, model, size=processor.layout.image_size,
-                               aspect=processor.aspect)
-    if key is not None and (hit := feature_cache.get(key)) is not None:
-        return hit
-    pixel_values, timestamps = processor.load_video_frames(video)
+        key = key or feature_key(model, processor, video)
+        if (hit := feature_cache.get(key)) is not None:
+            return hit
+    pixel_values, timestamps = processor.load_video_frames(video, **load_kwargs)
     device = next(model.parameters()).device
     with torch.no_grad():
         features = model.get_video_features(pixel_values.to(device), timestamps.to(device), [len(timestamps)])[0]
-    if key is not None:
+    if feature_cache is not None:
         feature_cache.put(key, features, timestamps)
     return features, timestamps
 
@@ -138,9 +148,17 @@ def _prepare_turn(model, processor, video, query, history, feature_cache):
     input_ids = processor.encode(messages, [history.frame_count]).to(history.video_features.device)
     cache, cached_ids = history.take_cache()
     if cache is not None:
-        keep = min(_common_prefix(cached_ids, input_ids), input_ids.shape[1] - 1)
-        cache.crop(keep - cache.get_seq_length())  # drop what the new prompt does not share
+        reuse_prefix(cache, cached_ids, input_ids)
     return replace(history, messages=messages), input_ids, cache
+
+
+def reuse_prefix(cache: Any, cached_ids: torch.Tensor, input_ids: torch.Tensor) -> int:
+    """Crop ``cache`` (the KV cache of ``cached_ids`` ``(1, C)``) in place to the prefix it shares with
+    ``input_ids`` ``(1, L)``, keeping at least one token of ``input_ids`` to prefill; returns the
+    number of tokens the cache keeps."""
+    keep = min(_common_prefix(cached_ids, input_ids), input_ids.shape[1] - 1, cache.get_seq_length())
+    cache.crop(keep - cache.get_seq_length())  # drop what the new prompt does not share
+    return keep
 
 
 def _stop_ids(processor: Any) -> list[int]:
@@ -149,7 +167,18 @@ def _stop_ids(processor: Any) -> list[int]:
     return sorted(i for i in ids if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id)
 
 
-def _generate(model, processor, history, input_ids, cache, streamer=None, **generate_kwargs):
+def generate_reply(
+    model: torch.nn.Module, processor: Any, input_ids: torch.Tensor, video_features: torch.Tensor | None,
+    cache: Any = None, **generate_kwargs: Any,
+) -> tuple[list[int], torch.Tensor, Any]:
+    """Generate the reply to a prompt: ``(reply token ids without the final stop tokens, sequences
+    (1, L + new), KV cache)``. What chat turns and the server share.
+
+    input_ids:      ``(1, L)`` the whole prompt; ``cache`` may hold a prefix of it (`reuse_prefix`).
+    video_features: ``(N, D)`` features for the ``<|video_pad|>`` tokens of ``input_ids`` past the prefix
+                    ``cache`` holds (unused when there are none).
+    Greedy by default; video tokens are never generated; stops at end-of-turn / end-of-text.
+    """
     # video tokens are never generated: one would ask the model for features it does not have
     kwargs = {**DEFAULT_GENERATION, "eos_token_id": _stop_ids(processor),
               "suppress_tokens": sorted(processor.video_token_ids.values()), **generate_kwargs}
@@ -159,17 +188,22 @@ def _generate(model, processor, history, input_ids, cache, streamer=None, **gene
         input_ids=input_ids,
         attention_mask=torch.ones_like(input_ids),
         cache=cache,
-        video_features=history.video_features,
+        video_features=video_features,
         return_dict_in_generate=True,
-        streamer=streamer,
         pad_token_id=processor.tokenizer.pad_token_id,
         **kwargs,
     )
-    sequences, cache = output.sequences, output.cache
+    sequences = output.sequences
     new_tokens = sequences[0, input_ids.shape[1] :].tolist()
     stops = set(kwargs["eos_token_id"])
     while new_tokens and new_tokens[-1] in stops:
         new_tokens.pop()
+    return new_tokens, sequences, output.cache
+
+
+def _generate(model, processor, history, input_ids, cache, **generate_kwargs):
+    new_tokens, sequences, cache = generate_reply(model, processor, input_ids, history.video_features, cache,
+                                                  **generate_kwargs)
     answer = processor.decode(new_tokens).strip()
     messages = [*history.messages, {"role": "assistant", "content": answer}]
     return answer, replace(history, messages=messages, cache=cache,

@@ -1,4 +1,4 @@
-"""Visual features cached on disk, keyed by the video's content, the sampling and the model.
+"""Visual features cached on disk (`FeatureCache`) or in memory (`MemoryFeatureCache`), keyed by the video's content, the sampling and the model.
 
 A key is the SHA-256 of: the file's bytes, the `FrameSampling` and frame geometry (size, aspect),
 and a fingerprint of the model's visual branch (config and weights of the vision tower, patchify and projector), so a
@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -75,3 +77,39 @@ class FeatureCache:
         with atomic_path(self.directory / f"{key}.safetensors") as tmp:
             save_file({"features": features.detach().cpu().contiguous(),
                        "timestamps": timestamps.detach().cpu().contiguous()}, tmp)
+
+
+class MemoryFeatureCache:
+    """The last ``max_entries`` videos' features in memory (least recently used dropped first), with
+    `FeatureCache`'s keys; safe to share between threads. ``hits`` and ``misses`` count lookups."""
+
+    key = staticmethod(FeatureCache.key)
+
+    def __init__(self, max_entries: int = 32) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be >= 1, got {max_entries}")
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(features (N, D), timestamps (T,))`` or None."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: str, features: torch.Tensor, timestamps: torch.Tensor) -> None:
+        with self._lock:
+            self._entries[key] = (features.detach(), timestamps.detach())
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)

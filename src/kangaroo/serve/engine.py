@@ -1,0 +1,448 @@
+"""`ChatEngine`: the model behind the HTTP API and the web demo.
+
+One worker thread owns the model and answers jobs one at a time from a bounded queue (a full
+queue refuses new jobs with 429). For each job it gets every video's visual features (from an
+in-memory `MemoryFeatureCache` keyed by content and sampling, else decoded with a time limit,
+optionally in a subprocess, and encoded), encodes the conversation with the processor (user text
+never becomes control tokens), checks the context length, takes the KV cache of the longest
+earlier prompt it extends (`PrefixCache`), and generates with `generate_reply`, sending text
+pieces to the job's sink as they come. A job whose client went away is cancelled: the
+generation stops after the current token.
+
+Events a job's sink receives, in order: ``("started", {"prompt_tokens", "timestamps"})`` then
+``("text", piece)`` any number of times, then ``("done", Reply)``; or ``("error", ApiError)``
+instead at any point before ``done``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from kangaroo.video.sampling import FrameSampling
+
+DEFAULT_MAX_TOKENS = 256
+
+
+class ApiError(Exception):
+    """An error the API answers with ``{"error": {"message", "type", "code"}}`` and ``status``."""
+
+    TYPES: ClassVar[dict[int, str]] = {400: "invalid_request_error", 403: "permission_error", 404: "not_found_error",
+             413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error",
+             503: "service_unavailable_error"}
+
+    def __init__(self, status: int, message: str, code: str) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.TYPES.get(self.status, "server_error"),
+                          "code": self.code}}
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """A video or image of a request, as a local file: ``label`` names it in messages."""
+
+    path: Path
+    label: str
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Decoding settings of one request (temperature 0: greedy)."""
+
+    max_tokens: int | None = None
+    temperature: float = 0.0
+    top_p: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass
+class Reply:
+    """A finished answer: its text, why it ended (``stop`` or ``length``) and token counts."""
+
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    reused_tokens: int
+    time_to_first_token: float | None
+
+
+@dataclass
+class ChatJob:
+    """One request for the engine.
+
+    messages:      HF-style messages; a ``{"type": "video"}`` or ``{"type": "image"}`` part per entry
+                   of ``media``, in order.
+    sampling:      the `FrameSampling` of every video of the request.
+    continue_final: the last message is an assistant message whose text the reply continues.
+    sink:          receives the events (module docstring); called from the worker thread.
+    """
+
+    messages: list[dict[str, Any]]
+    media: list[MediaItem]
+    sampling: FrameSampling
+    options: GenerationOptions
+    sink: Callable[[tuple[str, Any]], None]
+    continue_final: bool = False
+    arrived: float = field(default_factory=time.monotonic)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        """Stop this job (the client went away): skipped if queued, stopped after the current token if running."""
+        self.cancelled.set()
+
+
+class ChatEngine:
+    """The model, its caches and the worker that answers `ChatJob` s (module docstring).
+
+    model_dir:        a saved Kangaroo model (None: the default of `load_chat_model`).
+    sampling:         default frame sampling (None: the processor's, i.e. as the model was saved).
+    max_frames:       the most frames a request may ask for per video (400 above).
+    max_model_len:    the context in tokens (None: the LLM's ``max_position_embeddings``; 422 above).
+    max_queue:        jobs waiting beside the running one (429 beyond).
+    reuse:            keep visual features and KV prefixes across requests (False: recompute all).
+    decode_timeout:   seconds allowed to decode one video; ``isolate`` decodes in a subprocess.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str] | None = None,
+        *,
+        device: str = "cpu",
+        dtype: Any = None,
+        sampling: FrameSampling | None = None,
+        max_frames: int = 128,
+        max_model_len: int | None = None,
+        max_queue: int = 16,
+        reuse: bool = True,
+        feature_entries: int = 64,
+        prefix_entries: int = 8,
+        decode_timeout: float = 60.0,
+        isolate: bool = False,
+        served_model_name: str | None = None,
+    ) -> None:
+        from kangaroo.inference.feature_cache import MemoryFeatureCache
+        from kangaroo.inference.prefix_cache import PrefixCache
+
+        from .metrics import ServerMetrics
+
+        if max_frames < 1 or max_queue < 0 or (max_model_len is not None and max_model_len < 2):
+            raise ValueError("max_frames must be >= 1, max_queue >= 0, max_model_len >= 2")
+        self.model_dir = None if model_dir is None else os.fspath(model_dir)
+        self.device, self.dtype = device, dtype
+        self.default_sampling = sampling
+        self.max_frames = max_frames
+        self._max_model_len = max_model_len
+        self.reuse = reuse
+        self.decode_timeout, self.isolate = decode_timeout, isolate
+        self.model_name = served_model_name or _model_name(self.model_dir)
+        self.features = MemoryFeatureCache(feature_entries)
+        self.prefixes = PrefixCache(prefix_entries)
+        self.metrics = ServerMetrics()
+        self.model: Any = None
+        self.processor: Any = None
+        self.is_random = False
+        self.load_error: str | None = None
+        self._ready = threading.Event()
+        self._queue: queue.Queue[ChatJob | None] = queue.Queue(maxsize=max_queue + 1)
+        self._running = 0
+        self._worker: threading.Thread | None = None
+
+    # -- life cycle ------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def load(self) -> None:
+        """Load the model (the default-model resolution of `load_chat_model`) and start the worker.
+        Raises `kangaroo.model.pretrained.ModelLoadError` (kept in ``load_error`` too)."""
+        from kangaroo.inference.loading import load_chat_model
+
+        try:
+            self.model, self.processor, self.is_random = load_chat_model(self.model_dir, self.device, self.dtype)
+        except Exception as exc:
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            raise
+        if self.default_sampling is not None:
+            self.processor = self.processor.with_sampling(self.default_sampling)
+        self.default_sampling = self.processor.sampling
+        self._worker = threading.Thread(target=self._work, name="kangaroo-engine", daemon=True)
+        self._worker.start()
+        self._ready.set()
+
+    def close(self) -> None:
+        """Stop the worker after the job it is running (queued jobs are not answered)."""
+        if self._worker is not None:
+            while True:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    job.sink(("error", ApiError(503, "the server is shutting down", "shutting_down")))
+            self._queue.put(None)
+            self._worker.join(timeout=30)
+
+    @property
+    def max_model_len(self) -> int:
+        if self._max_model_len is not None:
+            return self._max_model_len
+        return int(self.model.config.text_config.max_position_embeddings)
+
+    @property
+    def queue_depth(self) -> int:
+        """Jobs waiting (not counting the one running)."""
+        return self._queue.qsize()
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    # -- requests --------------------------------------------------------------------------------
+    def sampling_for(self, overrides: dict[str, Any] | None) -> FrameSampling:
+        """The server's sampling with a request's ``num_frames`` / ``fps`` / ``max_frames`` (or any
+        `FrameSampling` field); raises `ApiError` 400 for a bad or too large request."""
+        from kangaroo.video import FrameSamplingError
+
+        base = self.default_sampling or FrameSampling()
+        if not overrides:
+            sampling = base
+        else:
+            fields = {f.name for f in dataclasses.fields(FrameSampling)}
+            unknown = sorted(set(overrides) - fields)
+            if unknown:
+                raise ApiError(400, f"unknown frame-sampling options {unknown}; use num_frames, fps or max_frames",
+                               "invalid_sampling")
+            values = dict(overrides)
+            if "fps" in values:
+                values.setdefault("sampling", "fps")
+            if "num_frames" in values:
+                values.setdefault("sampling", "uniform")
+            try:  # a new rule takes only the request's fields; max_frames alone caps the server's rule
+                sampling = (FrameSampling.from_dict(values) if "sampling" in values
+                            else dataclasses.replace(base, **values))
+            except (FrameSamplingError, TypeError, ValueError) as exc:
+                raise ApiError(400, f"frame sampling: {exc}", "invalid_sampling") from None
+        counts = [n for n in (sampling.num_frames if sampling.sampling == "uniform" else None, sampling.max_frames)
+                  if n is not None]
+        if sampling.sampling == "dynamic":
+            counts.append(sampling.rule_for(float("inf")).most_frames)
+        most = min(counts, default=None)
+        if most is None or most > self.max_frames:
+            asked = "no frame limit" if most is None else f"{most} frames"
+            raise ApiError(400, f"the request asks for {asked} per video; this server allows at most "
+                                f"{self.max_frames} (--max-frames): give num_frames or max_frames", "too_many_frames")
+        return sampling
+
+    def submit(self, job: ChatJob) -> None:
+        """Queue ``job``; raises `ApiError` 503 before the model is loaded, 429 when the queue is full."""
+        if not self.ready:
+            raise ApiError(503, "the model is still loading" if self.load_error is None
+                           else f"the model failed to load: {self.load_error}", "model_not_ready")
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            self.metrics.add("rejected")
+            raise ApiError(429, f"the server is busy: {self._queue.maxsize} requests are queued; retry later",
+                           "queue_full") from None
+
+    # -- the worker ------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while (job := self._queue.get()) is not None:
+            if job.cancelled.is_set():
+                self.metrics.add("cancelled")
+                job.sink(("error", ApiError(499, "the client went away", "cancelled")))
+                continue
+            self._running = 1
+            try:
+                job.sink(("done", self._answer(job)))
+            except ApiError as exc:
+                job.sink(("error", exc))
+            except Exception as exc:  # a bug must not stop the worker; the client gets a 500 without a traceback
+                import logging
+
+                logging.getLogger(__name__).exception("a request failed")
+                job.sink(("error", ApiError(500, f"internal error: {type(exc).__name__}", "internal_error")))
+            finally:
+                self._running = 0
+
+    def _video_features(self, processor: Any, job: ChatJob) -> tuple[list[Any], list[str], list[Any]]:
+        """Per media item: features ``(N_i, D)``, feature-cache keys, timestamps ``(T_i,)``."""
+        from kangaroo.inference.chat import feature_key, video_features
+        from kangaroo.video import VideoError, VideoTimeoutError
+
+        features, keys, timestamps = [], [], []
+        for item in job.media:
+            try:
+                key = feature_key(self.model, processor, item.path)
+                hit = self.reuse and self.features.get(key) is not None
+                f, t = video_features(self.model, processor, item.path, self.features if self.reuse else None,
+                                      key=key, timeout=self.decode_timeout, isolate=self.isolate)
+            except VideoTimeoutError:
+                raise ApiError(400, f"decoding {item.label} took longer than {self.decode_timeout:g} s",
+                               "video_timeout") from None
+            except VideoError as exc:
+                raise ApiError(400, f"cannot read {item.label}: {exc.cause}", "invalid_video") from None
+            except OSError as exc:
+                raise ApiError(400, f"cannot read {item.label}: {exc.strerror or exc}", "invalid_video") from None
+            self.metrics.add("feature_cache_hits" if hit else "feature_cache_misses")
+            features.append(f)
+            keys.append(key)
+            timestamps.append(t)
+        return features, keys, timestamps
+
+    def _input_ids(self, processor: Any, job: ChatJob, frame_counts: list[int]) -> Any:
+        import torch
+
+        try:
+            if not job.continue_final:
+                return processor.encode(job.messages, frame_counts)
+            *head, last = job.messages
+            if last.get("role") != "assistant" or not head:
+                raise ValueError("continue_final_message needs a final assistant message after a user message")
+            ids = processor.encode(head, frame_counts)  # (1, L)
+            prefix = processor.encode_text(_text_of(last["content"]))
+            return torch.cat([ids, torch.tensor([prefix], dtype=torch.long)], dim=1)  # (1, L + P)
+        except ValueError as exc:
+            raise ApiError(400, str(exc), "invalid_messages") from None
+
+    def _answer(self, job: ChatJob) -> Reply:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        from kangaroo.inference.chat import generate_reply
+        from kangaroo.model.layout import VIDEO_PAD
+
+        processor = self.processor.with_sampling(job.sampling)
+        features, keys, timestamps = self._video_features(processor, job)
+        input_ids = self._input_ids(processor, job, [len(t) for t in timestamps])  # (1, L)
+        prompt_tokens = int(input_ids.shape[1])
+        limit = self.max_model_len
+        if prompt_tokens >= limit:
+            frames = sum(len(t) for t in timestamps)
+            raise ApiError(422, f"the prompt takes {prompt_tokens} tokens ({frames} video frames) but the model's "
+                                f"context is {limit} tokens: ask for fewer frames (num_frames) or send a shorter "
+                                "conversation", "context_length_exceeded")
+        max_new = min(job.options.max_tokens or DEFAULT_MAX_TOKENS, limit - prompt_tokens)
+        job.sink(("started", {"prompt_tokens": prompt_tokens, "timestamps": [t.tolist() for t in timestamps]}))
+
+        cache, kept = self.prefixes.take(tuple(keys), input_ids) if self.reuse else (None, 0)
+        device = next(self.model.parameters()).device
+        pad = processor.video_token_ids[VIDEO_PAD]
+        all_features = torch.cat(features).to(device) if features else None  # (sum N, D)
+        if all_features is not None:
+            all_features = all_features[int((input_ids[0, :kept] == pad).sum()) :]  # those past the cached prefix
+        text = _ReplyText(job.options.stop, lambda piece: job.sink(("text", piece)))
+        first_token: list[float] = []
+        halt = job.cancelled
+
+        class Halt(StoppingCriteria):
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+                if not first_token:
+                    first_token.append(time.monotonic() - job.arrived)
+                return torch.full((input_ids.shape[0],), halt.is_set() or text.stopped, dtype=torch.bool)
+
+        options = job.options
+        generation: dict[str, Any] = {"max_new_tokens": max_new, "do_sample": options.temperature > 0,
+                                      "stopping_criteria": StoppingCriteriaList([Halt()]),
+                                      "streamer": _streamer(processor.tokenizer, text)}
+        if options.temperature > 0:
+            generation["temperature"] = options.temperature
+            if options.top_p is not None:
+                generation["top_p"] = options.top_p
+        if options.seed is not None:
+            torch.manual_seed(options.seed)
+        with torch.no_grad():
+            new_tokens, sequences, cache = generate_reply(self.model, processor, input_ids.to(device), all_features,
+                                                          cache, **generation)
+        if self.reuse:
+            self.prefixes.put(tuple(keys), sequences[:, : cache.get_seq_length()], cache)
+        completion_tokens = int(sequences.shape[1]) - prompt_tokens
+        if job.cancelled.is_set():
+            self.metrics.add("cancelled")
+            raise ApiError(499, "the client went away", "cancelled")
+        text.finish()
+        answer = _cut_at_stop(processor.decode(new_tokens).strip(), job.options.stop)
+        stopped = text.stopped or len(new_tokens) < completion_tokens or completion_tokens < max_new
+        latency = time.monotonic() - job.arrived
+        ttft = first_token[0] if first_token else latency
+        for name, value in (("prompt_tokens", prompt_tokens), ("completion_tokens", completion_tokens),
+                            ("prefix_tokens_reused", kept)):
+            self.metrics.add(name, value)
+        self.metrics.observe(latency=latency, time_to_first_token=ttft)
+        return Reply(answer, "stop" if stopped else "length", prompt_tokens, completion_tokens, kept, ttft)
+
+
+def _model_name(model_dir: str | None) -> str:
+    if model_dir is None:
+        return "kangaroo-default"
+    parts = os.path.normpath(os.path.abspath(model_dir)).split(os.sep)
+    return "/".join(parts[-2:]) if parts[-1] == "final" or parts[-1].startswith("checkpoint") else parts[-1]
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+
+
+def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
+    """``text`` up to the first of ``stops`` it contains."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=len(text))
+    return text[:cut]
+
+
+class _ReplyText:
+    """Streamed text, sent on without leading whitespace and cut at the first stop string (text that
+    could still become a stop string is held back until it cannot)."""
+
+    def __init__(self, stops: tuple[str, ...], send: Callable[[str], None]) -> None:
+        self.stops = tuple(s for s in stops if s)
+        self.hold = max((len(s) for s in self.stops), default=1) - 1
+        self.send = send
+        self.buffer = ""
+        self.sent = 0
+        self.stopped = False
+
+    def add(self, piece: str) -> None:
+        if self.stopped:
+            return
+        self.buffer += piece
+        if not self.sent:
+            self.buffer = self.buffer.lstrip()
+        cut = _cut_at_stop(self.buffer, self.stops)
+        if len(cut) < len(self.buffer):
+            self.buffer, self.stopped = cut, True
+            self._send(len(cut))
+        else:
+            self._send(len(self.buffer) - self.hold)
+
+    def finish(self) -> None:
+        self._send(len(self.buffer.rstrip()))
+
+    def _send(self, upto: int) -> None:
+        if upto > self.sent:
+            self.send(self.buffer[self.sent : upto])
+            self.sent = upto
+
+
+def _streamer(tokenizer: Any, text: _ReplyText) -> Any:
+    """A transformers streamer that hands decoded text (whole words) to ``text``."""
+    from transformers import TextStreamer
+
+    class Streamer(TextStreamer):
+        def on_finalized_text(self, piece: str, stream_end: bool = False) -> None:
+            text.add(piece)
+
+    return Streamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
