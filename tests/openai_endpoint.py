@@ -166,15 +166,15 @@ def make_handler(endpoint: FakeEndpoint) -> type[BaseHTTPRequestHandler]:
 
 
 @contextlib.contextmanager
-def loopback_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """A ThreadingHTTPServer with ``handler`` on a free loopback port, running while the block
-    runs; yields its ``http://127.0.0.1:PORT/v1`` base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def loopback_server(handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1") -> Iterator[str]:
+    """A ThreadingHTTPServer with ``handler`` on a free port of the loopback address ``host``,
+    running while the block runs; yields its ``http://HOST:PORT/v1`` base URL."""
+    server = ThreadingHTTPServer((host, 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+        yield f"http://{host}:{server.server_address[1]}/v1"
     finally:
         server.shutdown()
         server.server_close()

@@ -9,8 +9,9 @@ Two ways to send the video (``video_as``):
   resizes them so the longer side is at most ``max_side`` and sends them, in time order, as base64
   JPEG ``image_url`` parts before the question. The endpoint sees exactly the frames the harness
   sampled.
-- ``"video"``: the whole file goes as one base64 ``video_url`` part (vLLM's format). Which frames
-  the server samples, and how many, is then the server's business; clip bounds cannot be honoured,
+- ``"video"``: the whole file goes as one base64 ``video_url`` part (vLLM's format), with the
+  task's frame sampling in ``media_io_kwargs`` (``{"video": {"num_frames": 16}}``, vLLM's name; a
+  ``kangaroo serve`` server samples exactly as the harness would). Clip bounds cannot be honoured,
   so a sample with ``start``/``end`` is refused. The timestamps returned for such a sample are where
   the harness's sampler would have put its frames (used only to pick subtitle lines).
 
@@ -57,6 +58,7 @@ class FilePayload:
     path: str
     mime: str
     kind: str  # "video_url" | "image_url"
+    sampling: FrameSampling | None = None  # how the server should sample a video
 
     def parts(self) -> list[dict[str, Any]]:
         return [{"type": self.kind, self.kind: {"url": file_data_url(self.path, self.mime)}}]
@@ -140,6 +142,8 @@ class OpenAIBackend:
         if request.assistant_prefix:
             messages.append({"role": "assistant", "content": request.assistant_prefix})
             extra = {"continue_final_message": True, "add_generation_prompt": False}
+        if isinstance(request.video, FilePayload) and request.video.sampling is not None:
+            extra["media_io_kwargs"] = {"video": media_io_kwargs(request.video.sampling)}
         return self.client.request_body(messages, max_tokens=request.max_new_tokens, temperature=0, **extra)
 
 
@@ -182,7 +186,17 @@ def _whole_file(sample: EvalSample, sampling: FrameSampling):
     except ValueError as exc:
         raise InvalidSamplingError(source, str(exc)) from None
     mime = mime if mime.startswith("video/") else "video/mp4"
-    return FilePayload(source, mime, "video_url"), np.asarray(times, dtype=np.float64)
+    return FilePayload(source, mime, "video_url", sampling), np.asarray(times, dtype=np.float64)
+
+
+def media_io_kwargs(sampling: FrameSampling) -> dict[str, Any]:
+    """The request's ``media_io_kwargs["video"]``: vLLM's ``num_frames`` / ``fps`` (+ ``max_frames``)
+    where they say it, else the whole `FrameSampling` (which ``kangaroo serve`` reads)."""
+    if sampling.sampling == "uniform" and sampling.num_frames is not None and sampling.max_frames is None:
+        return {"num_frames": sampling.num_frames}
+    if sampling.sampling == "fps":
+        return {"fps": sampling.fps, **({"max_frames": sampling.max_frames} if sampling.max_frames else {})}
+    return sampling.to_dict()
 
 
 def _strip_prefix(text: str, prefix: str) -> str:
