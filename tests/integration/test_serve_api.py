@@ -23,7 +23,11 @@ import pytest
 
 pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'kangaroo[serve]'")
 
-from benchmark_fixtures import tiny_video  # noqa: E402
+from benchmark_fixtures import tiny_video, videomme  # noqa: E402
+from kangaroo.eval.backends.kangaroo import KangarooBackend  # noqa: E402
+from kangaroo.eval.backends.openai import OpenAIBackend  # noqa: E402
+from kangaroo.eval.runner import run_task  # noqa: E402
+from kangaroo.eval.task import load_task  # noqa: E402
 from kangaroo.inference.loading import ensure_tiny_random  # noqa: E402
 from openai_endpoint import loopback_server  # noqa: E402
 from serve_fixtures import chat, file_url, metric, running_server, video_message  # noqa: E402
@@ -96,8 +100,12 @@ def media_host(media):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, media):
-    model_dir = ensure_tiny_random(tmp_path_factory.mktemp("model"))
+def model_dir(tmp_path_factory):
+    return ensure_tiny_random(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def server(model_dir, tmp_path_factory, media):
     root, _ = media
     log = tmp_path_factory.mktemp("log") / "serve.log"
     args = ["--allowed-local-media-path", str(root),
@@ -207,8 +215,8 @@ def test_concurrent_conversations_never_see_each_other(server, media):
 def test_full_queue_answers_429_and_health_stays_responsive(server, media):
     _, files = media
     responses: list[httpx.Response] = []
-    body = {"messages": [video_message(file_url(files["clip"]), "Tell me everything.")], "max_tokens": 60}
-    threads = [threading.Thread(target=lambda: responses.append(chat(server, body))) for _ in range(7)]
+    body = {"messages": [video_message(file_url(files["clip"]), "Tell me everything.")], "max_tokens": 25}
+    threads = [threading.Thread(target=lambda: responses.append(chat(server, body))) for _ in range(6)]
     for thread in threads:
         thread.start()
     time.sleep(0.5)
@@ -325,3 +333,21 @@ def test_special_tokens_in_user_text_stay_text(server, media):
     # the byte tokenizer spends one token per byte on text; a control token would be one token
     assert counts["<|eot_id|>"] == counts["<|eot_iX|>"]
     assert counts["<|video_pad|>"] == counts["<|video_paX|>"]
+
+
+def _replies(folder: Path) -> dict[str, str]:
+    rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+    return {row["id"]: row["reply"] for row in rows}
+
+
+def test_eval_through_the_server_scores_like_the_in_process_model(server, model_dir, tmp_path):
+    data = tmp_path / "videomme"
+    videomme.write(data)
+    task = load_task("videomme")
+    local = run_task(KangarooBackend(model_dir), task, data, tmp_path / "local", frames=4)
+    backend = OpenAIBackend(base_url=f"{server}/v1", model="tiny-random", video_as="video", concurrency=2)
+    served = run_task(backend, task, data, tmp_path / "served", frames=4)  # what kangaroo eval --base-url runs
+    assert served["overall"] == local["overall"] and local["overall"]["scored"] == 5
+    replies = _replies(tmp_path / "served" / "videomme" / "frames_4")
+    assert replies == _replies(tmp_path / "local" / "videomme" / "frames_4")
+    assert any(replies.values())  # the model said something: the comparison is not of empty strings
