@@ -23,15 +23,16 @@ import pytest
 
 pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'kangaroo[serve]'")
 
-from benchmark_fixtures import tiny_video, videomme  # noqa: E402
-from kangaroo.eval.backends.kangaroo import KangarooBackend  # noqa: E402
-from kangaroo.eval.backends.openai import OpenAIBackend  # noqa: E402
-from kangaroo.eval.runner import run_task  # noqa: E402
-from kangaroo.eval.task import load_task  # noqa: E402
-from kangaroo.inference.loading import ensure_tiny_random  # noqa: E402
-from openai_endpoint import loopback_server  # noqa: E402
-from serve_fixtures import chat, file_url, metric, running_server, video_message  # noqa: E402
-from video_fixtures import write_indexed  # noqa: E402
+from benchmark_fixtures import tiny_video, videomme
+from kangaroo.eval.backends.kangaroo import KangarooBackend
+from kangaroo.eval.backends.openai import OpenAIBackend
+from kangaroo.eval.runner import run_task
+from kangaroo.eval.task import load_task
+from kangaroo.inference.loading import ensure_tiny_random
+from openai_endpoint import loopback_server
+from serve_fixtures import chat, file_url, metric, running_server, video_message
+
+from video_fixtures import write_indexed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -59,7 +59,7 @@ def serve_command(
     prefix_entries: Annotated[int, typer.Option("--kv-cache-entries", min=1, help="Conversations whose KV cache is kept.")] = 8,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
 ) -> None:
-    """Serve a model over an OpenAI-compatible HTTP API (needs [bold]pip install 'kangaroo[serve]'[/]).
+    """Serve a model over an OpenAI-compatible HTTP API (needs [bold]pip install 'kangaroo\\[serve]'[/]).
 
     POST /v1/chat/completions (video_url, image_url and text parts; stream: true for server-sent
     events), GET /v1/models, GET /health, GET /metrics. The model loads in the background:

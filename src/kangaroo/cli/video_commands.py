@@ -1,7 +1,8 @@
-"""`kangaroo probe`, `kangaroo frames`, `kangaroo demo`: inspect videos and sample frames."""
+"""`kangaroo probe`, `kangaroo frames`, `kangaroo demo` (and its web page): inspect videos and sample frames."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from .app import (
     console,
     err_console,
 )
+from .model_commands import RANDOM_WEIGHTS_WARNING, DeviceOption, ModelDirOption
 
 if TYPE_CHECKING:
     from kangaroo.video import FrameSampling, VideoClip, VideoInfo
@@ -138,12 +140,23 @@ def demo_command(
     num_frames: Annotated[
         int, typer.Option("--num-frames", "-n", min=1, help="Frames to sample.")
     ] = DEFAULT_NUM_FRAMES,
+    web: Annotated[bool, typer.Option(
+        "--web", help="Open the web demo instead: chat about a video in the browser (needs pip install 'kangaroo\\[serve]').")] = False,
+    model_dir: ModelDirOption = None,
+    host: Annotated[str, typer.Option("--host", help="--web: address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="--web: TCP port.")] = 7860,
+    device: DeviceOption = "cpu",
 ) -> None:
     """Make a sample video, probe it, and sample frames with a contact sheet (needs no input).
 
     The sample video shows its own clock in the corner; on the contact sheet each
-    clock should match the time written under its thumbnail.
+    clock should match the time written under its thumbnail. With [bold]--web[/], serve the web
+    demo instead: upload a video or pick the sample, see the sampled frames, chat with streamed
+    answers ([bold]kangaroo demo --web --model runs/tiny/final[/]).
     """
+    if web:
+        _web_demo(out, model_dir, host, port, device)
+        return
     with _user_errors():
         from kangaroo.video import FrameSampling, probe
         from kangaroo.video.sample import make_sample_video
@@ -160,6 +173,26 @@ def demo_command(
             f"Open [bold]{escape(str(frames_dir / CONTACT_SHEET_NAME))}[/]: the clock burned into each frame "
             "matches the time written under it."
         )
+
+
+def _web_demo(out: Path, model_dir: str | None, host: str, port: int, device: str) -> None:
+    """``kangaroo demo --web``: the Gradio page over the default model resolution of `load_chat_model`."""
+    with _user_errors():
+        try:
+            from kangaroo.serve.web import launch_demo
+        except ImportError:
+            raise ValueError("the web demo needs its extra: pip install 'kangaroo[serve]'") from None
+        from kangaroo.serve.engine import ChatEngine
+
+        engine = ChatEngine(model_dir, device=device)
+        with err_console.status("loading the model") if err_console.is_terminal else contextlib.nullcontext():
+            engine.load()
+    if engine.is_random:
+        err_console.print(f"[yellow]warning: {RANDOM_WEIGHTS_WARNING}[/]", highlight=False)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"[yellow]warning: listening on {host}: anyone who can reach it can use the model[/]")
+    err_console.print(f"Web demo on [bold]http://{host}:{port}[/] (Ctrl-C stops it)", highlight=False)
+    launch_demo(engine, host=host, port=port, samples_dir=out / "samples")
 
 
 def _load_with_progress(source: str, sampling: FrameSampling, args: dict[str, Any]) -> VideoClip:
