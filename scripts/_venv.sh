@@ -32,3 +32,14 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
     "$VENV/bin/python" -m pip install --quiet --no-deps "lmms-eval==0.7.3" "loguru>=0.7" "pytz>=2024.1"
     echo "$want" > "$STAMP"
 fi
+
+# Debian's chromium, for the web demo's browser test (playwright's own browser download is not used)
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null 2>&1 && SUDO="sudo -n"; }
+    if [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; then
+        echo "Installing chromium (apt-get) for the browser test" >&2
+        $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+            || echo "could not install chromium: the browser test will be skipped" >&2
+    fi
+fi

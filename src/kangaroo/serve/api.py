@@ -196,14 +196,16 @@ async def _finish(events: asyncio.Queue, request: Request, job: ChatJob) -> Any:
 
 async def _stream(engine: ChatEngine, parsed: ChatRequest, job: ChatJob, events: asyncio.Queue,
                   folder: Path) -> AsyncIterator[dict[str, str]]:
-    """Server-sent events: a role chunk, content chunks, a final chunk, usage if asked, ``[DONE]``."""
+    """Server-sent events: a role chunk (once the first token exists), content chunks, a final chunk,
+    usage if asked, ``[DONE]``."""
     identifier, name = completion_id(), engine.model_name
     finished = False
     try:
-        yield {"data": json.dumps(chunk_body(identifier, name, {"role": "assistant", "content": ""}))}
         while True:
             kind, value = await events.get()
-            if kind == "text":
+            if kind == "first_token":  # the role chunk marks the first token (clients time it)
+                yield {"data": json.dumps(chunk_body(identifier, name, {"role": "assistant", "content": ""}))}
+            elif kind == "text":
                 yield {"data": json.dumps(chunk_body(identifier, name, {"content": value}), ensure_ascii=False)}
             elif kind == "error":
                 finished = True

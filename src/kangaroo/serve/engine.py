@@ -9,9 +9,9 @@ earlier prompt it extends (`PrefixCache`), and generates with `generate_reply`, 
 pieces to the job's sink as they come. A job whose client went away is cancelled: the
 generation stops after the current token.
 
-Events a job's sink receives, in order: ``("started", {"prompt_tokens", "timestamps"})`` then
-``("text", piece)`` any number of times, then ``("done", Reply)``; or ``("error", ApiError)``
-instead at any point before ``done``.
+Events a job's sink receives, in order: ``("started", {"prompt_tokens", "timestamps"})``,
+``("first_token", seconds since arrival)``, ``("text", piece)`` any number of times, then
+``("done", Reply)``; or ``("error", ApiError)`` instead at any point before ``done``.
 """
 
 from __future__ import annotations
@@ -351,6 +351,7 @@ class ChatEngine:
             def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
                 if not first_token:
                     first_token.append(time.monotonic() - job.arrived)
+                    job.sink(("first_token", first_token[0]))
                 return torch.full((input_ids.shape[0],), halt.is_set() or text.stopped, dtype=torch.bool)
 
         options = job.options
