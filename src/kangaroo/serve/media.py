@@ -26,7 +26,7 @@ import socket
 import ssl
 import time
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -62,7 +62,6 @@ class MediaPolicy:
     ip_ranges: tuple[IpNetwork, ...] = ()
     max_bytes: int = 64 * 2**20
     fetch_timeout: float = 20.0
-    extra_roots: tuple[Path, ...] = field(default=())  # more readable folders (the web demo's uploads, samples)
 
     def __post_init__(self) -> None:
         if self.max_bytes < 1 or not self.fetch_timeout > 0:
@@ -89,7 +88,7 @@ class MediaPolicy:
 
     @property
     def roots(self) -> tuple[Path, ...]:
-        return ((self.local_root,) if self.local_root else ()) + self.extra_roots
+        return (self.local_root,) if self.local_root else ()
 
 
 def describe_url(url: str) -> str:
