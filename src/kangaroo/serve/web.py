@@ -14,6 +14,7 @@ import os
 import queue
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,8 @@ def launch_demo(engine: ChatEngine, *, host: str = "127.0.0.1", port: int = 7860
 
     if not engine.ready:
         engine.load()
+    # Gradio's queue uses pandas options pandas 3 deprecates: its warnings, not ours, not the user's to act on
+    warnings.filterwarnings("ignore", message=r".*(no_silent_downcasting|copy keyword is deprecated)", module="gradio")
     samples = make_samples(samples_dir)
     frames_dir = Path(tempfile.mkdtemp(prefix="kangaroo-demo-frames-"))
     upload_dir = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
