@@ -80,12 +80,14 @@ def _data_dirs(values: list[str]) -> tuple[Path | None, dict[str, Path]]:
 
 
 def _data_dir_for(task: Any, default: Path | None, per_task: dict[str, Path]) -> Path:
-    if task.name in per_task:
-        return per_task[task.name]
-    if default is None:
+    """The folder holding the task's annotations: the one given, or the one folder below it that
+    holds them (`find_data_root`)."""
+    from kangaroo.eval.formats import find_data_root
+
+    given = per_task.get(task.name, default)
+    if given is None:
         raise typer.BadParameter(f"no --data-dir for task {task.name} (give --data-dir DIR or {task.name}=DIR)")
-    nested = default / task.name
-    return nested if nested.is_dir() and task.format != "synth" else default
+    return find_data_root(task.format, given, task.data)
 
 
 def _shard(value: str | None) -> Any:
@@ -196,6 +198,8 @@ def eval_command(
         _print_error(exc)
         raise typer.Exit(EXIT_USAGE) from None
 
+    for the_task, the_dir in zip(tasks, task_dirs, strict=True):
+        err_console.print(f"{the_task.name}: data in {escape(str(the_dir.absolute()))}", highlight=False)
     show = err_console.is_terminal if progress is None else progress
     finished = []
     try:

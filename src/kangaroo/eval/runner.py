@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from kangaroo.io import atomic_write_json, flush_to_disk
 
 from .backends.base import Backend, GenerationRequest
-from .formats import read_samples
+from .formats import find_data_root, read_samples
 from .prompting import render_prompt
 from .samples import EvalSample
 from .scoring import aggregate, score_reply
@@ -120,7 +120,8 @@ def run_task(
     video_control: str | None = None,
 ) -> dict[str, Any] | None:
     """Evaluate ``backend`` on ``task``; returns the merged metrics, or None while other shards
-    are unfinished. ``frames`` replaces the task's frame count (`FrameSampling.with_frames`: the
+    are unfinished. ``data_dir`` is the benchmark's folder or a folder above it (`find_data_root`;
+    the manifest records the folder used). ``frames`` replaces the task's frame count (`FrameSampling.with_frames`: the
     count of uniform sampling, the cap of fps and dynamic sampling). ``video_control`` (``blank`` or
     ``shuffled``, see `kangaroo.eval.video_control`) replaces every sample's video; its results go to
     their own folder. Raises `BenchmarkDataError` for unreadable annotations, `VideoControlError` for a
@@ -133,6 +134,7 @@ def run_task(
     suffix = "" if video_control is None else f"-{check_control(video_control)}"
     run = TaskRun(task, Path(out_dir) / task.name / f"frames_{sampling.most_frames}{suffix}", sampling, prompt_name,
                   video_control)
+    data_dir = find_data_root(task.format, data_dir, task.data)
     samples = _select(read_samples(task.format, data_dir, task.data, task.subtitles), limit)
     if video_control is not None:
         samples = apply_video_control(samples, video_control, Path(out_dir) / ".video-control")

@@ -20,10 +20,15 @@ from kangaroo.eval.formats import BenchmarkDataError, data_path, load_json
 from kangaroo.eval.samples import LETTERS, EvalSample, resolve_video
 
 
+def annotation_files(root: Path, options: dict[str, Any]) -> list[Path]:
+    """The questions file (the answers file is checked when read)."""
+    return [data_path(root, options, "questions", "questions.json")]
+
+
 def read(data_dir: Path, options: dict[str, Any], subtitles: bool) -> Iterator[EvalSample]:
     """EgoSchema samples in questions.json order (ids = ``q_uid``)."""
     root = data_dir.expanduser().absolute()
-    questions_path = data_path(root, options, "questions", "questions.json")
+    questions_path = annotation_files(root, options)[0]
     videos = data_path(root, options, "videos", "videos")
     subset = options.get("subset", True)
     if not isinstance(subset, bool):

@@ -39,10 +39,15 @@ GROUP_KEYS = ("duration_group", "question_category", "topic_category")
 EXTRA_KEYS = ("video_id", "level", "position", "question_wo_referring_query")
 
 
+def annotation_files(root: Path, options: dict[str, Any]) -> list[Path]:
+    """The question file."""
+    return [data_path(root, options, "annotations", "lvb_val.json")]
+
+
 def read(data_dir: Path, options: dict[str, Any], subtitles: bool) -> Iterator[EvalSample]:
     """LongVideoBench questions in file order (see the module docstring for the files)."""
     data_dir = data_dir.absolute()  # samples carry absolute video paths
-    path = data_path(data_dir, options, "annotations", "lvb_val.json")
+    path = annotation_files(data_dir, options)[0]
     videos = data_path(data_dir, options, "videos", "videos")
     subtitle_dir = data_path(data_dir, options, "subtitles", "subtitles") if subtitles else None
     cache: dict[str, tuple[Subtitles | None, str | None]] = {}

@@ -45,10 +45,15 @@ ORDER = list(CATEGORIES.values())
 _OPTION_LINE = re.compile(r"^\s*\(([A-Z])\)\s*(.*?)\s*$")
 
 
+def annotation_files(root: Path, options: dict[str, Any]) -> list[Path]:
+    """The JSONL file of videos and their questions."""
+    return [data_path(root, options, "annotations", "video_info.meta.jsonl")]
+
+
 def read(data_dir: Path, options: dict[str, Any], subtitles: bool) -> Iterator[EvalSample]:
     """LVBench questions in file order (see the module docstring); ``subtitles`` is ignored (none)."""
     data_dir = data_dir.absolute()  # samples carry absolute video paths
-    path = data_path(data_dir, options, "annotations", "video_info.meta.jsonl")
+    path = annotation_files(data_dir, options)[0]
     videos = data_path(data_dir, options, "videos", "videos")
     video_map = _load_video_map(data_dir, options)
     for line_no, video in _load_lines(path):

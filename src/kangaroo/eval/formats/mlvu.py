@@ -20,14 +20,19 @@ from kangaroo.eval.samples import EvalSample, resolve_video
 TASK_FILES = ("1_plotQA", "2_needle", "3_ego", "4_count", "5_order", "6_anomaly_reco", "7_topic_reasoning")
 
 
+def annotation_files(root: Path, options: dict[str, Any]) -> list[Path]:
+    """The 7 multiple-choice task files (a download may hold only some)."""
+    annotations = data_path(root, options, "annotations", "json")
+    return [annotations / f"{stem}.json" for stem in TASK_FILES]
+
+
 def read(data_dir: Path, options: dict[str, Any], subtitles: bool) -> Iterator[EvalSample]:
     """MLVU multiple-choice samples, task file by task file (ids ``<file stem>/<row index>``)."""
     root = data_dir.expanduser().absolute()
-    annotations = data_path(root, options, "annotations", "json")
     videos = data_path(root, options, "videos", "video")
-    present = [annotations / f"{stem}.json" for stem in TASK_FILES if (annotations / f"{stem}.json").is_file()]
+    present = [path for path in annotation_files(root, options) if path.is_file()]
     if not present:
-        raise BenchmarkDataError(f"{annotations}: none of the MLVU multiple-choice files "
+        raise BenchmarkDataError(f"{data_path(root, options, 'annotations', 'json')}: none of the MLVU multiple-choice files "
                                  f"({', '.join(s + '.json' for s in TASK_FILES)}) is there")
     for path in present:
         for index, row in enumerate(load_rows(path)):

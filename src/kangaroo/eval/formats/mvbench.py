@@ -75,20 +75,26 @@ TASKS: dict[str, MVBenchTask] = {
 }
 
 
+def annotation_files(root: Path, options: dict[str, Any]) -> list[Path]:
+    """The 20 task files, in the official order (a download may hold only some)."""
+    annotations = data_path(root, options, "annotations", "json")
+    return [annotations / f"{task}.json" for task in TASKS]
+
+
 def read(data_dir: Path, options: dict[str, Any], subtitles: bool) -> Iterator[EvalSample]:
     """MVBench samples, task by task in the official order (ids ``<task>/<row index>``)."""
     root = data_dir.expanduser().absolute()
     layout = str(options.get("layout", "main"))
     if layout not in LAYOUTS:
         raise BenchmarkDataError(f"mvbench: unknown layout {layout!r}; choose one of {list(LAYOUTS)}")
-    annotations = data_path(root, options, "annotations", "json")
     videos = data_path(root, options, "videos", "video")
-    present = [(task, annotations / f"{task}.json") for task in TASKS if (annotations / f"{task}.json").is_file()]
+    present = [path for path in annotation_files(root, options) if path.is_file()]
     if not present:
-        raise BenchmarkDataError(f"{annotations}: none of the 20 MVBench task files (<task>.json) is there")
-    for task, path in present:
+        raise BenchmarkDataError(f"{data_path(root, options, 'annotations', 'json')}: none of the 20 MVBench task "
+                                 "files (<task>.json) is there")
+    for path in present:
         for index, row in enumerate(load_rows(path)):
-            yield _sample(task, row, index, path, videos, layout)
+            yield _sample(path.stem, row, index, path, videos, layout)
 
 
 def _sample(task: str, row: Any, index: int, path: Path, videos: Path, layout: str) -> EvalSample:

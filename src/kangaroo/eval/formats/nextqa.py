@@ -40,13 +40,18 @@ LAYOUTS = ("official", "flat")
 Locator = Callable[[str], tuple[str, str | None]]  # video id -> (path, error)
 
 
+def annotation_files(root: Path, options: dict[str, Any]) -> list[Path]:
+    """The CSV of the task's split."""
+    return [data_path(root, options, "annotations", "nextqa") / f"{options.get('split', 'test')}.csv"]
+
+
 def read(data_dir: Path, options: dict[str, Any], subtitles: bool) -> Iterator[EvalSample]:
     """NExT-QA questions of one split in file order; ``subtitles`` is ignored (none)."""
     data_dir = data_dir.absolute()  # samples carry absolute video paths
     split = str(options.get("split", "test"))
     if split not in SPLITS:
         raise BenchmarkDataError(f"NExT-QA: unknown split {split!r}; expected one of {SPLITS}")
-    path = data_path(data_dir, options, "annotations", "nextqa") / f"{split}.csv"
+    path = annotation_files(data_dir, options)[0]
     locate = _video_locator(data_dir, options)
     for line_no, row in _load_rows(path):
         yield _sample(row, f"{path}: line {line_no}", locate)

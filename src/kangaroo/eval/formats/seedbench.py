@@ -43,10 +43,15 @@ VIDEO_FOLDERS = {10: ("ssv2", "SSV2/videos"), 11: ("epic", "EPIC-KITCHENS/videos
 FRAME_SEGMENT_DIMENSIONS = {12}  # segment in frames (at breakfast_fps); otherwise seconds
 
 
+def annotation_files(root: Path, options: dict[str, Any]) -> list[Path]:
+    """The question file."""
+    return [data_path(root, options, "annotations", "SEED-Bench.json")]
+
+
 def read(data_dir: Path, options: dict[str, Any], subtitles: bool) -> Iterator[EvalSample]:
     """SEED-Bench video questions in file order (see the module docstring); no subtitles."""
     data_dir = data_dir.absolute()  # samples carry absolute video paths
-    path = data_path(data_dir, options, "annotations", "SEED-Bench.json")
+    path = annotation_files(data_dir, options)[0]
     source = str(options.get("source", "frames"))
     if source not in SOURCES:
         raise BenchmarkDataError(f"SEED-Bench: unknown source {source!r}; expected one of {SOURCES}")

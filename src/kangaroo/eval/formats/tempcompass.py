@@ -21,10 +21,15 @@ from kangaroo.eval.samples import LETTERS, EvalSample, resolve_video
 _OPTION_LINE = re.compile(r"^([A-Z])\.\s*(.*?)\s*$")
 
 
+def annotation_files(root: Path, options: dict[str, Any]) -> list[Path]:
+    """The multi-choice question file."""
+    return [data_path(root, options, "annotations", "questions/multi-choice.json")]
+
+
 def read(data_dir: Path, options: dict[str, Any], subtitles: bool) -> Iterator[EvalSample]:
     """TempCompass multi-choice samples (ids ``<video_id>/<dim>/<index>``)."""
     root = data_dir.expanduser().absolute()
-    path = data_path(root, options, "annotations", "questions/multi-choice.json")
+    path = annotation_files(root, options)[0]
     videos = data_path(root, options, "videos", "videos")
     data = load_json(path)
     if not isinstance(data, dict):

@@ -34,10 +34,15 @@ TEXT_COLUMNS = ("question_id", "videoID", "question", "answer", *GROUP_COLUMNS)
 _FONT_TAG = re.compile(r"</?font\b[^>]*>", re.IGNORECASE)
 
 
+def annotation_files(root: Path, options: dict[str, Any]) -> list[Path]:
+    """The annotation table."""
+    return [data_path(root, options, "annotations", DEFAULT_ANNOTATIONS)]
+
+
 def read(data_dir: Path, options: dict[str, Any], subtitles: bool) -> Iterator[EvalSample]:
     """Video-MME samples in table order (ids = ``question_id``)."""
     root = data_dir.expanduser().absolute()
-    table = data_path(root, options, "annotations", DEFAULT_ANNOTATIONS)
+    table = annotation_files(root, options)[0]
     videos = data_path(root, options, "videos", "data")
     subtitle_dir = data_path(root, options, "subtitles", "subtitle")
     loaded: dict[str, tuple[Subtitles | None, str | None]] = {}
