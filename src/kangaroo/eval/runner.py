@@ -41,10 +41,12 @@ if TYPE_CHECKING:
 
 ProgressCallback = Callable[[int, int], None]
 EXTRACTION_RULES = {
-    "choice": {"strict": "the reply's first word, without brackets and punctuation, is an option letter "
-                         "(the official MVBench / Video-MME rule)",
-               "lenient": "kangaroo.eval.extract_choice: answer cues, bare or leading letters, bracketed "
-                          "letters, then the option's text; None when no option or several are named"},
+    "choice": {"strict": "kangaroo.eval.strict_choice: the reply's first word, without brackets and "
+                         "punctuation, is an option letter (the official MVBench / Video-MME rule), or the "
+                         "reply ends with the one letter it names in brackets ('<option text> (B)')",
+               "lenient": "kangaroo.eval.extract_choice: what strict reads, else answer cues, verdicts, other "
+                          "cues, bracketed letters, bare letters in short replies, then the option's text; "
+                          "None when no option or several are named"},
     "keywords": {"lenient": "kangaroo.eval.keyword_recall: the share of the reference answer's keywords (the "
                             "world's colours, shapes, directions, numbers) the reply names; correct when it "
                             "names all of them"},

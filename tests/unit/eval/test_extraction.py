@@ -40,7 +40,9 @@ def test_letters_beyond_the_options_are_ignored():
 
 
 @pytest.mark.parametrize(("reply", "expected"), [
-    ("B", "B"), ("(B) blue square", "B"), ("B.", "B"), ("B)", "B"), ("A man", "A"),
+    ("B", "B"), ("(B) blue square", "B"), ("B.", "B"), ("B)", "B"), ("A.", "A"), ("(A) man", "A"),
+    ("blue square (B)", "B"),  # the form "<option text> (<letter>)"
+    ("A man", None), ("B or C", None), ("C is wrong", None),  # the article; candidates; ruled out
     ("The answer is B", None), ("答案是B", None), ("blue square", None), ("E", None), ("", None),
 ])
 def test_strict_choice_is_the_first_word_rule(reply, expected):
