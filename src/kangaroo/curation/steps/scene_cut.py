@@ -6,10 +6,12 @@ with PySceneDetect, so that every pre-training clip is one shot of a bounded len
 Frames are decoded by kangaroo's own video layer (`kangaroo.video.load_video` with fps `FrameSampling`,
 small frames, exact seek) and handed one by one to a PySceneDetect detector's low-level
 ``process_frame`` API; PySceneDetect's VideoStream / SceneManager are not used, so decoding (and
-its error handling, timeouts and PTS-exact timestamps) stays in one place. A cut is placed at the
-real presentation timestamp of the first analysed frame of the new shot, so it lies at most one
-analysis interval (``1 / analysis_fps`` s) after the true cut; the shot before it may end with up
-to that much of the next shot.
+its error handling, timeouts and PTS-exact timestamps) stays in one place. By default the feed is
+what ``scenedetect.detect(path, detector)`` analyses: every frame, the longer side scaled to 256
+px, a minimum scene of 15 frames; so the step finds the cuts PySceneDetect finds on the file (the
+parity test in ``tests/unit/curation/test_scene_cut.py``). A cut is placed at the real
+presentation timestamp of the first analysed frame of the new shot: the first frame of the shot
+when every frame is analysed, else at most one analysis interval after the true cut.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from .base import COST_SCAN, Record, StepContext, clip_bounds
 
 DETECTORS = ("content", "adaptive")
 # PySceneDetect's own default minimum scene length is 15 frames at the source rate, about 0.6 s
-# at 25 fps; ``min_scene_frames=None`` keeps that length in seconds at the analysis rate.
+# at 25 fps; at a lower analysis rate ``min_scene_frames=None`` keeps that length in seconds.
+DEFAULT_MIN_SCENE_FRAMES = 15
 DEFAULT_MIN_SCENE_SECONDS = 0.6
+FALLBACK_FPS = 25.0  # the analysis rate of a video that declares no frame rate
 
 
 @dataclass
@@ -47,20 +51,22 @@ class SceneCutStep:
                       contiguous pieces (as Panda-70M splits long shots), each <= max_duration;
                       None keeps long scenes whole. Must be >= 2 * min_duration, so that a piece
                       (always longer than max_duration / 2) is never too short.
-    analysis_fps:     frames analysed per second (default 8). Every source frame is decoded
-                      anyway (inter-frame codecs), so the rate mostly sets the cut precision
-                      (1/8 s) and the detector's work; 8 fps still sees shots of 0.6 s, far below
-                      any useful ``min_duration``. At 8 fps consecutive frames are further apart
-                      than at 25-30 fps, so fast motion scores higher: prefer ``adaptive`` for
-                      action-heavy sources.
-    analysis_width:   analysed frames are scaled (aspect kept) to at most this width (default
-                      256: PySceneDetect itself downscales to about 256 px by default, the scale its
-                      default thresholds are tuned at; scaling happens in FFmpeg's scaler).
+    analysis_fps:     frames analysed per second; None (default) analyses every frame, at the
+                      video's average frame rate, as PySceneDetect does: its thresholds are
+                      differences between consecutive frames. A lower rate converts fewer frames
+                      (every frame is decoded anyway) but changes the scores: between frames
+                      further apart, motion and dissolves differ more (extra cuts), and a run of
+                      high scores can swallow a real cut; cut times are then within
+                      ``1 / analysis_fps`` after the true cut.
+    analysis_width:   analysed frames are scaled (aspect kept, in FFmpeg's scaler) so that their
+                      longer side is at most this (default 256, as PySceneDetect's automatic
+                      downscale: the scale its default thresholds are tuned at).
     min_scene_frames: the detector's minimum scene length in analysed frames (flash suppression:
-                      cuts closer than this are merged); None = 0.6 s worth (5 frames at 8 fps),
-                      PySceneDetect's default of 15 frames at 25 fps.
-    chunk_seconds:    the video is decoded in windows of this length, so memory stays bounded
-                      (about 13 MB per minute at the defaults) whatever the video's length.
+                      cuts closer than this are merged); None = PySceneDetect's default of 15
+                      frames when every frame is analysed, else 0.6 s worth at ``analysis_fps``.
+    chunk_frames:     the video is decoded in windows of this many analysed frames, so memory
+                      stays bounded (about 110 MB at the defaults for 16:9 video) whatever the
+                      video's length.
     decode_timeout:   seconds allowed for decoding one window (None: no limit).
     decode_threads:   FFmpeg decoder threads (0 = FFmpeg's choice; set 1 when many workers share
                       the cores).
@@ -83,10 +89,10 @@ class SceneCutStep:
     threshold: float | None = None
     min_duration: float = 2.0
     max_duration: float | None = 60.0
-    analysis_fps: float = 8.0
+    analysis_fps: float | None = None
     analysis_width: int = 256
     min_scene_frames: int | None = None
-    chunk_seconds: float = 120.0
+    chunk_frames: int = 1024
     decode_timeout: float | None = None
     decode_threads: int = 0
     name: str = field(default="scene_cut", init=False)
@@ -104,14 +110,14 @@ class SceneCutStep:
                              f"({self.min_duration}) so that split pieces are never too short")
         if self.max_duration is not None and not self.max_duration > 0:
             raise ValueError(f"max_duration must be > 0 seconds (or None), got {self.max_duration}")
-        if not (math.isfinite(self.analysis_fps) and self.analysis_fps > 0):
-            raise ValueError(f"analysis_fps must be > 0, got {self.analysis_fps}")
+        if self.analysis_fps is not None and not (math.isfinite(self.analysis_fps) and self.analysis_fps > 0):
+            raise ValueError(f"analysis_fps must be > 0 (or None: every frame), got {self.analysis_fps}")
         if self.analysis_width < 16:
             raise ValueError(f"analysis_width must be >= 16 pixels, got {self.analysis_width}")
         if self.min_scene_frames is not None and self.min_scene_frames < 0:
             raise ValueError(f"min_scene_frames must be >= 0, got {self.min_scene_frames}")
-        if not self.chunk_seconds * self.analysis_fps >= 1:
-            raise ValueError(f"chunk_seconds must hold at least one analysed frame, got {self.chunk_seconds}")
+        if self.chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be >= 1, got {self.chunk_frames}")
 
     # ----------------------------------------------------------------------------------- detection
 
@@ -123,8 +129,6 @@ class SceneCutStep:
         """
         from kangaroo.video import InvalidSamplingError, probe
         from kangaroo.video.sampling import resolve_bounds
-
-        from ..frames import fit_width
 
         path = record["video"]
         info = probe(path, scan=False)
@@ -138,20 +142,22 @@ class SceneCutStep:
             raise InvalidSamplingError(path, str(exc)) from None
         if hi <= lo:  # a still image, or an empty video
             return [(lo, hi)]
-        size = fit_width(info.display_width, info.display_height, self.analysis_width)
-        cuts = self._cut_times(path, lo, hi, size)
+        rate = self.analysis_fps or info.average_fps or probe(path, scan=True).average_fps or FALLBACK_FPS
+        size = _analysis_size(info.display_width, info.display_height, self.analysis_width)
+        cuts = self._cut_times(path, lo, hi, size, rate)
         bounds = [lo, *(t for t in cuts if lo < t < hi), hi]
         return list(itertools.pairwise(bounds))
 
-    def _cut_times(self, path: str, lo: float, hi: float, size: tuple[int, int]) -> list[float]:
-        """Timestamps of the first analysed frame of every new scene in ``[lo, hi)``."""
-        detector, make_position = self._detector()
+    def _cut_times(self, path: str, lo: float, hi: float, size: tuple[int, int], rate: float) -> list[float]:
+        """Timestamps of the first analysed frame of every new scene in ``[lo, hi)``, analysing
+        ``rate`` frames per second."""
+        detector, make_position = self._detector(rate)
         # Timestamp of every analysed frame, by analysis index. A source slower than the analysis
         # rate shows a frame at several targets: it is analysed again (a zero difference), so the
-        # detector's frame counts stay 1 / analysis_fps apart and a cut's index maps to one frame.
+        # detector's frame counts stay 1 / rate apart and a cut's index maps to one frame.
         times: list[float] = []
         cuts: list[float] = []
-        for frames, stamps in self._windows(path, lo, hi, size):
+        for frames, stamps in self._windows(path, lo, hi, size, rate):
             for frame, t in zip(frames, stamps, strict=True):
                 times.append(float(t))
                 bgr = np.ascontiguousarray(frame[:, :, ::-1])  # (h, w, 3) RGB -> BGR for OpenCV
@@ -162,29 +168,31 @@ class SceneCutStep:
                 cuts.append(times[_frame_index(found)])
         return sorted(set(cuts))
 
-    def _windows(self, path: str, lo: float, hi: float,
-                 size: tuple[int, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _windows(self, path: str, lo: float, hi: float, size: tuple[int, int],
+                 rate: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """``(frames (T, h, w, 3) RGB, timestamps (T,))`` for consecutive windows of ``[lo, hi)``.
 
         Windows hold a whole number of analysis intervals, so the sampling grid
-        (``lo + (i + 0.5) / analysis_fps``) runs on unbroken from one window to the next.
+        (``lo + (i + 0.5) / rate``: every frame of a constant-rate video at its own rate) runs on
+        unbroken from one window to the next.
         """
         from kangaroo.video import FrameSampling, load_video
 
-        sampling = FrameSampling(sampling="fps", fps=self.analysis_fps)
-        step = max(1, round(self.chunk_seconds * self.analysis_fps)) / self.analysis_fps
+        sampling = FrameSampling(sampling="fps", fps=rate)
+        step = self.chunk_frames / rate
         t0 = lo
         while t0 < hi:
             t1 = min(t0 + step, hi)
-            if hi - t1 < 0.5 / self.analysis_fps:  # no sliver of a window at the end
+            if hi - t1 < 0.5 / rate:  # no sliver of a window at the end
                 t1 = hi
             clip = load_video(path, sampling, start=t0, end=t1, size=size,
                               aspect="stretch", timeout=self.decode_timeout, threads=self.decode_threads)
             yield clip.frames, clip.timestamps
             t0 = t1
 
-    def _detector(self) -> tuple[Any, Any]:
-        """A fresh PySceneDetect detector and the function making its frame positions."""
+    def _detector(self, rate: float) -> tuple[Any, Any]:
+        """A fresh PySceneDetect detector and the function making its frame positions (frames
+        analysed at ``rate`` per second)."""
         try:
             import scenedetect
             from scenedetect.detectors import AdaptiveDetector, ContentDetector
@@ -193,7 +201,8 @@ class SceneCutStep:
                               "(scenedetect-headless)") from exc
         min_frames = self.min_scene_frames
         if min_frames is None:
-            min_frames = max(1, round(DEFAULT_MIN_SCENE_SECONDS * self.analysis_fps))
+            min_frames = (DEFAULT_MIN_SCENE_FRAMES if self.analysis_fps is None
+                          else max(1, round(DEFAULT_MIN_SCENE_SECONDS * self.analysis_fps)))
         if self.detector == "content":
             kwargs: dict[str, Any] = {"min_scene_len": min_frames}
             if self.threshold is not None:
@@ -209,8 +218,7 @@ class SceneCutStep:
         if major_minor >= (0, 7):
             from scenedetect.common import FrameTimecode
 
-            rate = float(self.analysis_fps)
-            return detector, lambda index: FrameTimecode(index, fps=rate)
+            return detector, lambda index: FrameTimecode(index, fps=float(rate))
         return detector, int
 
     # ------------------------------------------------------------------------------------- records
@@ -255,6 +263,15 @@ class SceneCutStep:
         else:
             meta["scene_piece"] = piece
         return out
+
+
+def _analysis_size(width: int, height: int, longest: int) -> tuple[int, int]:
+    """``(w, h)`` with the longer side scaled down to ``longest`` (aspect kept), as PySceneDetect's
+    automatic downscale; unchanged when already that small."""
+    factor = max(width, height) / longest
+    if factor <= 1:
+        return width, height
+    return max(1, round(width / factor)), max(1, round(height / factor))
 
 
 def _frame_index(position: Any) -> int:
