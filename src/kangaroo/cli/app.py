@@ -1,9 +1,12 @@
 """The ``kangaroo`` command line: one typer app, shared consoles and error handling.
 
-Sub-commands live beside it: `video_commands` (probe, frames, demo) and `model_commands` (plan,
-ask, chat). Heavy modules (PyAV, numpy, Pillow, torch) are imported inside the commands, so
-``kangaroo --help`` stays quick. Bad input (a `VideoError`, a bad argument, an unwritable path)
-is reported in one red line on stderr with exit code 2, never as a traceback.
+Commands live beside it, one module per group (`video_commands`: probe, frames, demo;
+`model_commands`: plan, ask, chat; ...), each in a help panel of `PANELS`. Heavy modules (PyAV,
+numpy, Pillow, torch) are imported inside the commands, so ``kangaroo --help`` stays quick. Bad
+input (a `VideoError`, a bad argument, an unknown option, an unwritable path) is reported in one
+red ``error:`` line on stderr with exit code 2, never as a traceback or a boxed usage panel.
+Every command's help is tidied as it is built (`tidy_help`), so commands added later read well
+at any terminal width too.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ import contextlib
 import enum
 import re
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from kangaroo import __version__
 
@@ -25,8 +29,57 @@ MANIFEST_NAME = "frames.json"
 CONTACT_SHEET_NAME = "contact_sheet.png"
 FRAME_NAME_RE = re.compile(r"frame_\d+_t-?[\d.]+s\.jpg")
 
+# The help panels of `kangaroo --help`, in this order (a command names its panel with
+# ``rich_help_panel=``; one without goes to a last panel, "Commands").
+VIDEO, MODEL, DATA, TRAINING, EVALUATION, CURATION = PANELS = (
+    "Video", "Model", "Data", "Training", "Evaluation", "Curation")
+# typer's errors are click's: the base class every usage error (unknown option, missing or bad
+# argument) derives from, found without importing the click that typer uses (it may vendor one).
+_CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class KangarooGroup(TyperGroup):
+    """The root command: help panels in `PANELS` order, help tidied (`tidy_help`), and usage
+    errors as one red line with exit code 2."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+
+        def panel(name: str) -> int:
+            found = getattr(self.commands[name], "rich_help_panel", None)
+            return PANELS.index(found) if found in PANELS else len(PANELS)
+
+        return sorted(names, key=panel)  # stable: registration order within a panel
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        if parent is None:
+            tidy_help(self)
+        with _usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_errors():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _usage_errors() -> Iterator[None]:
+    """A usage error (``kangaroo eval --task x`` without ``-d``, ``--frames abc``, an unknown
+    option) printed as one red ``error:`` line naming the command's ``--help``; exit code 2."""
+    try:
+        yield
+    except _CLICK_EXCEPTION as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help is already printed
+            raise
+        ctx = getattr(exc, "ctx", None)
+        hint = f"; see {ctx.command_path} --help" if ctx is not None else ""
+        _print_error(exc.format_message() + hint)
+        raise typer.Exit(exc.exit_code) from None
+
+
 app = typer.Typer(
     name="kangaroo",
+    cls=KangarooGroup,
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -67,8 +120,14 @@ def _root(
 ) -> None:
     """kangaroo: long-context video understanding with video LLMs.
 
-    Decode videos with exact timestamps and sample frames; plan runs of the model; ask and chat
-    about a video.
+    The commands below, by part. Video: probe files and sample frames with their exact
+    timestamps (probe, frames, demo). Model: plan a run, ask or chat about a video (plan, ask,
+    chat). Data: make synthetic datasets, check and convert records files, train a tokenizer
+    (synth, data, tokenizer). Training: run the 5-stage curriculum from a recipe (train).
+    Evaluation: score a model on video benchmarks and look inside it (eval, eval-report,
+    diagnose). Curation: turn raw videos into training clips (curate, curate-calibrate).
+
+    [bold]kangaroo COMMAND --help[/] shows a command's options and examples.
     """
 
 
@@ -102,6 +161,91 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 def _print_error(message: object) -> None:
     err_console.print(f"[bold red]error:[/] [red]{escape(str(message))}[/]", highlight=False)
+
+
+def tidy_help(command: Any) -> None:
+    """Make the help of ``command`` and of every command below it read well at any width.
+
+    - A paragraph's single line breaks become spaces (typer's rich markup keeps them as hard
+      breaks, which split sentences mid-line); an example line, ``$ kangaroo ...``, keeps its
+      own line.
+    - Options show a short value type (``TEXT``, ``INTEGER``, ``FLOAT``, ``PATH``, or the choices
+      ``a|b|c``), and flags (``--help`` too) none, instead of typer's ``<bool>``, ``<str>``,
+      ``<int range>``; choices too long for the type column (over 20 characters) show as
+      ``NAME`` and are listed in the help.
+    - Arguments show their name in capitals (``VIDEO``), in the usage line too, and no type.
+
+    typer has no setting for the type column or the usage pieces: the parameters' own methods
+    that draw them are replaced on each instance.
+    """
+    command.help = _unwrap(command.help)
+    for param in command.params:
+        _tidy_param(param)
+    make_help_option = command.get_help_option
+
+    def get_help_option(ctx: Any) -> Any:
+        option = make_help_option(ctx)
+        if option is not None:
+            _tidy_param(option)
+        return option
+
+    command.get_help_option = get_help_option
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub)
+
+
+def _tidy_param(param: Any) -> None:
+    param.help = _unwrap(getattr(param, "help", None))
+    if getattr(param, "param_type_name", "") == "argument":
+        name = param.metavar or param.name.upper()
+        param.metavar = name
+        usage = name if param.required else f"[{name}]"
+        usage += "..." if param.nargs != 1 and not name.endswith("...") else ""
+        names = _choices(param)
+        label = "|".join(names) if names else None
+        param.get_usage_pieces = lambda ctx: [usage]
+    elif getattr(param, "is_flag", False) and not getattr(param, "count", False):
+        label = None
+    else:
+        label = param.metavar or _type_label(param)
+    param.display_type_rich = lambda ctx: label
+
+
+def _unwrap(text: str | None) -> str | None:
+    if not text:
+        return text
+    import inspect
+
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    # "$ kangaroo ..." lines (examples) keep their own line, without indentation
+    return "\n\n".join(re.sub(r"\n\s*(\$ )", r"\n\1", re.sub(r"\n(?!\s*\$ )", " ", paragraph)).strip()
+                       for paragraph in paragraphs)
+
+
+_TYPE_LABELS = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "bool": "BOOLEAN"}
+MAX_CHOICES_LABEL = 20  # characters of "a|b|c" shown in the type column; longer: in the help
+
+
+def _choices(param: Any) -> list[str] | None:
+    choices = param.type_descriptor.choices
+    return [str(getattr(c, "value", c)) for c in choices] if choices else None
+
+
+def _type_label(param: Any) -> str:
+    """``TEXT``, ``INTEGER``, ``FLOAT``, ``PATH`` or ``a|b|c`` for an option's value."""
+    names = _choices(param)
+    if names:
+        label = "|".join(names)
+        if len(label) <= MAX_CHOICES_LABEL:
+            return label
+        if not all(name in (param.help or "") for name in names):
+            param.help = f"{param.help or ''} One of: {', '.join(names)}.".strip()
+        return "NAME"
+    if param.type_descriptor.is_path:
+        return "PATH"
+    bare = param.bare_type()  # "str", "int", "list[str]", ...
+    bare = bare[len("list["):-1] if bare.startswith("list[") else bare
+    return _TYPE_LABELS.get(bare, "PATH" if bare == "Path" else bare.upper())
 
 
 def _printable(text: str) -> str:

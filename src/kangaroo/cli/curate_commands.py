@@ -16,14 +16,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .app import _print_error, app, console, err_console
+from .app import CURATION, _print_error, app, console, err_console
 
 EXIT_STOPPED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-@app.command("curate")
+@app.command("curate", rich_help_panel=CURATION)
 def curate_command(
     pipeline_file: Annotated[Path, typer.Argument(metavar="PIPELINE.yaml", help="The steps and thresholds.")],
     input_path: Annotated[Path, typer.Option(
@@ -38,8 +38,10 @@ def curate_command(
     caption, and drop repetitive captions, as the steps of PIPELINE.yaml say.
 
     Writes OUTPUT/kept.jsonl, OUTPUT/excluded.jsonl (every dropped record with its step, reason and
-    value), OUTPUT/stats.json and OUTPUT/report.md. Example:
-    [bold]kangaroo curate recipes/curation/paper.yaml --input videos/ --output curated/ --workers 2[/]
+    value), OUTPUT/stats.json and OUTPUT/report.md.
+
+    Example:
+      $ [bold]kangaroo curate recipes/curation/paper.yaml --input videos/ --output curated/ --workers 2[/]
     """
     from kangaroo.curation.executors import make_executor
     from kangaroo.curation.inputs import InputError
@@ -91,7 +93,7 @@ def _print_funnel(stats: dict[str, Any]) -> None:
     console.print(f"{stats['inputs']} inputs -> {stats['kept']} kept, {stats['excluded']} excluded", highlight=False)
 
 
-@app.command("curate-calibrate")
+@app.command("curate-calibrate", rich_help_panel=CURATION)
 def calibrate_command(
     pipeline_file: Annotated[Path, typer.Argument(metavar="PIPELINE.yaml", help="The pipeline whose step to calibrate.")],
     step_name: Annotated[str, typer.Option("--step", "-s", help="A threshold filter of the pipeline, e.g. text_coverage.")],

@@ -11,14 +11,14 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from .app import _user_errors, app, console, err_console
+from .app import DATA, _user_errors, app, console, err_console
 
 data_app = typer.Typer(
     help="Records files (JSONL): validate them, import LLaVA / VideoChat2 / caption annotations, export to LLaVA.",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
-app.add_typer(data_app, name="data")
+app.add_typer(data_app, name="data", rich_help_panel=DATA)
 
 
 class ImportFormat(enum.StrEnum):
@@ -63,7 +63,8 @@ def validate_command(
 ) -> None:
     """Report every problem of a records file, with line numbers; exit 1 when there are errors.
 
-    Example: [bold]kangaroo data validate train.jsonl --root videos/[/]
+    Example:
+      $ [bold]kangaroo data validate train.jsonl --root videos/[/]
     """
     from kangaroo.data import validate_records
 
@@ -117,7 +118,8 @@ def import_command(
 ) -> None:
     """Convert LLaVA, VideoChat2 or caption (video,caption CSV/JSONL) annotations to records.
 
-    Example: [bold]kangaroo data import llava llava_video.json train.jsonl --root videos/[/]
+    Example:
+      $ [bold]kangaroo data import llava llava_video.json train.jsonl --root videos/[/]
     """
     from kangaroo.data import import_file, write_records
     from kangaroo.data.importers import missing_videos, relative_to_root
@@ -160,7 +162,8 @@ def export_command(
 ) -> None:
     """Write records as LLaVA-style JSON (conversations with from/value, <video> placeholders).
 
-    Example: [bold]kangaroo data export llava train.jsonl llava.json[/]
+    Example:
+      $ [bold]kangaroo data export llava train.jsonl llava.json[/]
     """
     from kangaroo.data import export_llava, read_records
     from kangaroo.io import atomic_write_json

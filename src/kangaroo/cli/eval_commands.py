@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .app import _print_error, app, console, err_console
+from .app import EVALUATION, _print_error, app, console, err_console
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -136,11 +136,12 @@ def _default_device() -> str:
     return "cpu"
 
 
-@app.command("eval")
+@app.command("eval", rich_help_panel=EVALUATION)
 def eval_command(
     task: Annotated[str | None, typer.Option("--task", "-t", help="Task names or YAML files, comma-separated.")] = None,
     data_dir: Annotated[list[str] | None, typer.Option(
-        "--data-dir", "-d", help="Benchmark folder (DIR for every task, or TASK=DIR; repeatable). "
+        "--data-dir", "-d", help="A benchmark's folder, or a folder above it: the one holding the task's "
+                                 "annotation files is used (DIR for every task, or TASK=DIR; repeatable). "
                                  "Synthetic tasks generate their data here.")] = None,
     model: Annotated[str | None, typer.Option(
         "--model", "-m", help="Kangaroo model directory (default: the random tiny model); the served model's "
@@ -153,7 +154,7 @@ def eval_command(
         "--prompt", help="Prompt variant (official, lmms_eval, video_ccam, ...; default: the task's).")] = None,
     backend: Annotated[BackendKind, typer.Option("--backend", help="auto: openai with --base-url, else kangaroo.")] = BackendKind.auto,
     base_url: Annotated[str | None, typer.Option(
-        "--base-url", help="An OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (API key from $OPENAI_API_KEY).")] = None,
+        "--base-url", help="An OpenAI-compatible endpoint's URL, ending in /v1 (API key from $OPENAI_API_KEY).")] = None,
     video_as: Annotated[str, typer.Option("--video-as", help="openai backend: send 'frames' (JPEGs) or the 'video' file.")] = "frames",
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="openai backend: requests in flight.")] = 4,
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="openai backend: seconds per request.")] = 120.0,
@@ -171,9 +172,11 @@ def eval_command(
 
     Writes OUT/<task>/frames_<N>/predictions.jsonl (one line per sample, as it finishes) and
     OUT/results.json, OUT/results.md and OUT/plots/. Rerunning the same command resumes.
-    Examples: [bold]kangaroo eval --model runs/tiny/stage5_long_video/final --task synth_mcq,synth_grounding -d eval-data[/] ·
-    [bold]kangaroo eval -m ckpt --task videomme,videomme_sub -d ~/data/Video-MME --frames 64[/] ·
-    [bold]kangaroo eval --base-url http://127.0.0.1:8000/v1 -m Qwen/Qwen2-VL-7B-Instruct --task mvbench -d MVBench[/]
+
+    Examples:
+      $ [bold]kangaroo eval --model runs/tiny/stage5_long_video/final --task synth_mcq,synth_grounding -d eval-data[/]
+      $ [bold]kangaroo eval -m ckpt --task videomme,videomme_sub -d ~/data/Video-MME --frames 64[/]
+      $ [bold]kangaroo eval --base-url http://127.0.0.1:8000/v1 -m Qwen/Qwen2-VL-7B-Instruct --task mvbench -d MVBench[/]
     """
     from kangaroo.eval.formats import BenchmarkDataError
     from kangaroo.eval.report import write_report
@@ -230,7 +233,7 @@ def eval_command(
         console.print(f"results: {escape(str(paths['markdown']))}, {escape(str(paths['json']))}", highlight=False)
 
 
-@app.command("eval-report")
+@app.command("eval-report", rich_help_panel=EVALUATION)
 def eval_report_command(
     out: Annotated[Path, typer.Argument(help="A results folder written by kangaroo eval.")],
     compare: Annotated[list[Path] | None, typer.Option(
@@ -252,7 +255,9 @@ def eval_report_command(
 def _print_task_list(names: list[str], load_task: Any) -> None:
     table = Table(box=None)
     for column in ("task", "benchmark", "frames", "prompts", "description"):
-        table.add_column(column, overflow="fold")
+        # names stay whole at any width (a narrow terminal, or 80 columns when piped): the other
+        # columns wrap between words
+        table.add_column(column, no_wrap=column in ("task", "frames"))
     for name in names:
         task = load_task(name)
         table.add_row(name, task.title, task.frames.describe(), ", ".join(task.prompts), task.description)
@@ -281,7 +286,7 @@ def _print_summary(results: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-@app.command("diagnose")
+@app.command("diagnose", rich_help_panel=EVALUATION)
 def diagnose_command(
     records: Annotated[Path, typer.Argument(help="JSONL of choice-question records (meta.options, meta.answer), "
                                                  "e.g. from kangaroo synth mcq_direction.")],
@@ -295,7 +300,9 @@ def diagnose_command(
 
     A model that reads the video loses less on the letter, and ranks the right option more often,
     with the real video than with the blank or shuffled one.
-    Example: [bold]kangaroo synth mcq_direction -n 32 -o diag --split test && kangaroo diagnose diag/mcq_direction_test.jsonl -m runs/tiny/stage5_long_video/final[/]
+
+    Example:
+      $ [bold]kangaroo synth mcq_direction -n 32 -o diag --split test && kangaroo diagnose diag/mcq_direction_test.jsonl -m runs/tiny/stage5_long_video/final[/]
     """
     import json
 

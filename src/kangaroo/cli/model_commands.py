@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from .app import (
     DEFAULT_NUM_FRAMES,
+    MODEL,
     _human_bytes,
     _print_error,
     _printable,
@@ -58,7 +59,7 @@ FeatureCacheOption = Annotated[
 DeviceOption = Annotated[str, typer.Option("--device", help="torch device for the model: cpu, cuda, cuda:1, mps.")]
 
 
-@app.command("ask")
+@app.command("ask", rich_help_panel=MODEL)
 def ask_command(
     video: Annotated[str, typer.Argument(help="Video file, GIF, image or folder of frames.")],
     question: Annotated[str, typer.Argument(help="The question about the video.")],
@@ -76,7 +77,8 @@ def ask_command(
 ) -> None:
     """Answer one question about a video and exit (for scripts).
 
-    Example: [bold]kangaroo ask clip.mp4 "What happens after the door opens?" --json[/]
+    Example:
+      $ [bold]kangaroo ask clip.mp4 "What happens after the door opens?" --json[/]
     """
     import time
 
@@ -103,7 +105,7 @@ def ask_command(
         typer.echo(_printable(answer))
 
 
-@app.command("chat")
+@app.command("chat", rich_help_panel=MODEL)
 def chat_command(
     video: Annotated[str, typer.Argument(help="Video file, GIF, image or folder of frames.")],
     model_dir: ModelDirOption = None,
@@ -119,8 +121,10 @@ def chat_command(
 
     Each question continues the conversation (later turns reuse the video's features and the
     KV cache). [bold]/reset[/] starts a new conversation, [bold]/video PATH[/] switches video,
-    [bold]/quit[/], [bold]/exit[/] or end of input leaves. Works with a pipe too:
-    [bold]printf 'What happens?\\nAnd then?\\n' | kangaroo chat clip.mp4[/]
+    [bold]/quit[/], [bold]/exit[/] or end of input leaves.
+
+    Example, from a pipe:
+      $ [bold]printf 'What happens?\\nAnd then?\\n' | kangaroo chat clip.mp4[/]
     """
     import sys
 
@@ -278,7 +282,7 @@ class Dtype(enum.StrEnum):
     fp32 = "fp32"
 
 
-@app.command("plan")
+@app.command("plan", rich_help_panel=MODEL)
 def plan_command(
     model: Annotated[
         str, typer.Option(help="kangaroo_8b (8b), kangaroo_tiny (tiny), or a local model directory.")
@@ -297,8 +301,9 @@ def plan_command(
 ) -> None:
     """Plan a run without weights: visual tokens, context length, parameters, memory and prefill FLOPs.
 
-    Examples: [bold]kangaroo plan --frames 160[/] ·
-    [bold]kangaroo plan --model tiny --frames 64 --size 224 --memory 8 --json[/]
+    Examples:
+      $ [bold]kangaroo plan --frames 160[/]
+      $ [bold]kangaroo plan --model tiny --frames 64 --size 224 --memory 8 --json[/]
     """
     with _user_errors():
         from kangaroo.model.planner import DTYPE_BYTES, max_frames_for_memory, plan, resolve_model_config

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .app import _user_errors, app, console, err_console
+from .app import DATA, _user_errors, app, console, err_console
 
 if TYPE_CHECKING:
     from kangaroo.synth.options import WorldOptions
@@ -36,7 +36,7 @@ def _world_options(**values: object) -> WorldOptions:
         raise ValueError(f"--{exc.option.replace('_', '-')}: {exc.problem}") from None
 
 
-@app.command("synth")
+@app.command("synth", rich_help_panel=DATA)
 def synth_command(
     task: Annotated[str | None, typer.Argument(help="Task to generate (see --list).")] = None,
     num: Annotated[int, typer.Option("--num", "-n", min=1, help="Number of records.")] = 100,
@@ -59,8 +59,9 @@ def synth_command(
 ) -> None:
     """Generate a synthetic dataset: videos of moving shapes, their ground truth and records.
 
-    Examples: [bold]kangaroo synth --list[/] ·
-    [bold]kangaroo synth mcq_order --num 1000 --seed 1 --split val --out data/synth --workers 2[/]
+    Examples:
+      $ [bold]kangaroo synth --list[/]
+      $ [bold]kangaroo synth mcq_order --num 1000 --seed 1 --split val --out data/synth --workers 2[/]
     """
     with _user_errors():
         from kangaroo.synth.tasks import get_task, list_tasks

@@ -14,14 +14,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .app import _printable, _user_errors, app, console
+from .app import DATA, _printable, _user_errors, app, console
 
 tok_app = typer.Typer(
     help="Train a byte-level BPE tokenizer (kangaroo's special tokens and chat template), or show how "
     "one splits a text.",
     no_args_is_help=True,
 )
-app.add_typer(tok_app, name="tokenizer")
+app.add_typer(tok_app, name="tokenizer", rich_help_panel=DATA)
 
 # Compression is measured on at most this much of the training text (a second pass over it).
 STATS_MAX_CHARACTERS = 2_000_000
@@ -55,7 +55,8 @@ def train_command(
     with [bold]AutoTokenizer.from_pretrained(OUT)[/]. Prints the vocabulary size and the tokens per
     character of the training text, for Chinese and English separately.
 
-    Example: [bold]kangaroo tokenizer train --records train.jsonl --text corpus.txt --vocab-size 4096 --out tok[/]
+    Example:
+      $ [bold]kangaroo tokenizer train --records train.jsonl --text corpus.txt --vocab-size 4096 --out tok[/]
     """
     with _user_errors():
         from kangaroo.model.tokenizer_training import (
@@ -145,7 +146,8 @@ def show_command(
     Special-token strings in TEXT are matched as special tokens, as the raw tokenizer does (the
     processor encodes user text differently: never as special tokens).
 
-    Example: [bold]kangaroo tokenizer show tok "红色圆形向左移动"[/]
+    Example:
+      $ [bold]kangaroo tokenizer show tok "红色圆形向左移动"[/]
     """
     with _user_errors():
         tokenizer = _load(directory)

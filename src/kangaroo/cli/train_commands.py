@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from .app import _user_errors, app, console, err_console
+from .app import TRAINING, _user_errors, app, console, err_console
 
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
@@ -43,11 +43,11 @@ def _summary(recipe) -> str:
             f"lr {recipe.optim.lr:g}; -> {recipe.run.output_dir}")
 
 
-@app.command("train")
+@app.command("train", rich_help_panel=TRAINING)
 def train_command(
     recipe_file: Annotated[Path, typer.Argument(metavar="RECIPE.yaml", help="A stage recipe or a curriculum.")],
     overrides: Annotated[
-        list[str] | None, typer.Argument(metavar="[KEY=VALUE]...", help="Recipe overrides, e.g. optim.lr=3e-5.")
+        list[str] | None, typer.Argument(metavar="KEY=VALUE", help="Recipe overrides, e.g. optim.lr=3e-5.")
     ] = None,
     validate: Annotated[
         bool, typer.Option("--validate", help="Check the recipe completely (nothing is trained) and exit.")
@@ -63,9 +63,11 @@ def train_command(
     """Train one stage of the curriculum, or all of them, from a recipe YAML.
 
     Running the same command again resumes from the newest complete checkpoint.
-    Examples: [bold]kangaroo train recipes/tiny/curriculum.yaml --out runs/tiny[/] ·
-    [bold]kangaroo train --validate recipes/8b/stage4_instruction.yaml data.mixture=mix.yaml[/] ·
-    [bold]kangaroo train recipes/tiny/stage1_image_pretrain.yaml optim.lr=1e-3 schedule.steps=10[/]
+
+    Examples:
+      $ [bold]kangaroo train recipes/tiny/curriculum.yaml --out runs/tiny[/]
+      $ [bold]kangaroo train --validate recipes/8b/stage4_instruction.yaml data.mixture=mix.yaml[/]
+      $ [bold]kangaroo train recipes/tiny/stage1_image_pretrain.yaml optim.lr=1e-3 schedule.steps=10[/]
     """
     from kangaroo.training.preflight import validate_recipe
     from kangaroo.training.recipe import RecipeError, is_curriculum, load_curriculum, parse_recipe

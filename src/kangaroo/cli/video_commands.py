@@ -19,6 +19,7 @@ from .app import (
     DEFAULT_NUM_FRAMES,
     FRAME_NAME_RE,
     MANIFEST_NAME,
+    VIDEO,
     Aspect,
     Seek,
     _human_bytes,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from kangaroo.video import FrameSampling, VideoClip, VideoInfo
 
 
-@app.command("probe")
+@app.command("probe", rich_help_panel=VIDEO)
 def probe_command(
     video: Annotated[str, typer.Argument(help="Video file, GIF or image.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON.")] = False,
@@ -48,7 +49,8 @@ def probe_command(
 ) -> None:
     """Show a video's metadata: streams, codec, duration, frames, fps, keyframes, rotation, VFR.
 
-    Example: [bold]kangaroo probe clip.mp4 --json[/]
+    Example:
+      $ [bold]kangaroo probe clip.mp4 --json[/]
     """
     with _user_errors():
         from kangaroo.video import probe
@@ -60,7 +62,7 @@ def probe_command(
             _print_info(info)
 
 
-@app.command("frames")
+@app.command("frames", rich_help_panel=VIDEO)
 def frames_command(
     video: Annotated[str, typer.Argument(help="Video file, GIF, image or folder of frames.")],
     out: Annotated[
@@ -99,8 +101,9 @@ def frames_command(
 ) -> None:
     """Sample frames to JPEGs named by timestamp, plus a contact sheet and a frames.json manifest.
 
-    Examples: [bold]kangaroo frames clip.mp4 -n 16 -o out/[/] ·
-    [bold]kangaroo frames clip.mp4 --fps 1 --max-frames 64 --size 448 -o out/[/]
+    Examples:
+      $ [bold]kangaroo frames clip.mp4 -n 16 -o out/[/]
+      $ [bold]kangaroo frames clip.mp4 --fps 1 --max-frames 64 --size 448 -o out/[/]
     """
     with _user_errors():
         from kangaroo.video import FrameSampling
@@ -132,7 +135,7 @@ def frames_command(
             _print_written(clip, out)
 
 
-@app.command("demo")
+@app.command("demo", rich_help_panel=VIDEO)
 def demo_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything the demo writes.")] = Path(
         "kangaroo-demo"
