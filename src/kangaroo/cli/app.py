@@ -121,8 +121,8 @@ def _root(
     """kangaroo: long-context video understanding with video LLMs.
 
     The commands below, by part. Video: probe files and sample frames with their exact
-    timestamps (probe, frames, demo). Model: plan a run, ask or chat about a video (plan, ask,
-    chat). Data: make synthetic datasets, check and convert records files, train a tokenizer
+    timestamps (probe, frames, demo). Model: plan a run, ask or chat about a video, convert a
+    released checkpoint and look inside any (plan, ask, chat, convert, inspect). Data: make synthetic datasets, check and convert records files, train a tokenizer
     (synth, data, tokenizer). Training: run the 5-stage curriculum from a recipe (train).
     Evaluation: score a model on video benchmarks and look inside it (eval, eval-report,
     diagnose). Curation: turn raw videos into training clips (curate, curate-calibrate).

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from .app import _user_errors, app, console, err_console
+from .app import MODEL, _user_errors, app, console, err_console
 
 
 class Source(enum.StrEnum):
@@ -27,7 +27,7 @@ class RopeScaling(enum.StrEnum):
     yarn = "yarn"
 
 
-@app.command("convert")
+@app.command("convert", rich_help_panel=MODEL)
 def convert_command(
     src: Annotated[Path, typer.Argument(help="Folder of the released checkpoint (weights, config.json, tokenizer).")],
     out: Annotated[Path, typer.Argument(help="Folder to write the kangaroo model to (replaced if it exists).")],
@@ -52,7 +52,9 @@ def convert_command(
 
     Every source key must map onto the model and every parameter be filled; otherwise the error
     lists the unmapped and missing keys (run [bold]kangaroo inspect[/] on the source and report it).
-    Example: [bold]kangaroo convert ~/kangaroo-release ~/models/kangaroo-8b --from kangaroo[/]
+
+    Example:
+      $ [bold]kangaroo convert ~/kangaroo-release ~/models/kangaroo-8b --from kangaroo[/]
     """
     with _user_errors():
         from kangaroo.model.convert import convert_checkpoint
@@ -70,7 +72,7 @@ def convert_command(
             console.print(f"  assumed {setting}: {escape(str(value))}", highlight=False)
 
 
-@app.command("inspect")
+@app.command("inspect", rich_help_panel=MODEL)
 def inspect_command(
     checkpoint: Annotated[Path, typer.Argument(help="A weights file (.bin, .safetensors, index) or a folder.")],
     keys: Annotated[bool, typer.Option("--keys", help="List every key with its shape and dtype.")] = False,
@@ -79,7 +81,8 @@ def inspect_command(
     """List a checkpoint's modules, keys, shapes, dtypes and parameter counts without loading it,
     and say which converter recognises it and what it would map.
 
-    Example: [bold]kangaroo inspect ~/kangaroo-release --keys[/]
+    Example:
+      $ [bold]kangaroo inspect ~/kangaroo-release --keys[/]
     """
     with _user_errors():
         from kangaroo.model.inspection import inspect_checkpoint
