@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import inspect
 import re
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -30,7 +31,7 @@ CONTACT_SHEET_NAME = "contact_sheet.png"
 FRAME_NAME_RE = re.compile(r"frame_\d+_t-?[\d.]+s\.jpg")
 
 # The help panels of `kangaroo --help`, in this order (a command names its panel with
-# ``rich_help_panel=``; one without goes to a last panel, "Commands").
+# ``rich_help_panel=``; one without is listed in typer's own "Commands" panel).
 VIDEO, MODEL, DATA, TRAINING, EVALUATION, CURATION = PANELS = (
     "Video", "Model", "Data", "Training", "Evaluation", "Curation")
 # typer's errors are click's: the base class every usage error (unknown option, missing or bad
@@ -214,8 +215,6 @@ def _tidy_param(param: Any) -> None:
 def _unwrap(text: str | None) -> str | None:
     if not text:
         return text
-    import inspect
-
     paragraphs = inspect.cleandoc(text).split("\n\n")
     # "$ kangaroo ..." lines (examples) keep their own line, without indentation
     return "\n\n".join(re.sub(r"\n\s*(\$ )", r"\n\1", re.sub(r"\n(?!\s*\$ )", " ", paragraph)).strip()

@@ -9,7 +9,7 @@ small frames, exact seek) and handed one by one to a PySceneDetect detector's lo
 its error handling, timeouts and PTS-exact timestamps) stays in one place. By default the feed is
 what ``scenedetect.detect(path, detector)`` analyses: every frame, the longer side scaled to 256
 px, a minimum scene of 15 frames; so the step finds the cuts PySceneDetect finds on the file (the
-parity test in ``tests/unit/curation/test_scene_cut.py``). A cut is placed at the real
+parity test in ``tests/unit/curation/test_scene_cut_parity.py``). A cut is placed at the real
 presentation timestamp of the first analysed frame of the new shot: the first frame of the shot
 when every frame is analysed, else at most one analysis interval after the true cut.
 """
