@@ -32,8 +32,8 @@ FRAME_NAME_RE = re.compile(r"frame_\d+_t-?[\d.]+s\.jpg")
 
 # The help panels of `kangaroo --help`, in this order (a command names its panel with
 # ``rich_help_panel=``; one without is listed in typer's own "Commands" panel).
-VIDEO, MODEL, DATA, TRAINING, EVALUATION, CURATION = PANELS = (
-    "Video", "Model", "Data", "Training", "Evaluation", "Curation")
+VIDEO, MODEL, SERVING, DATA, TRAINING, EVALUATION, CURATION = PANELS = (
+    "Video", "Model", "Serving", "Data", "Training", "Evaluation", "Curation")
 # typer's errors are click's: the base class every usage error (unknown option, missing or bad
 # argument) derives from, found without importing the click that typer uses (it may vendor one).
 _CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
@@ -123,7 +123,8 @@ def _root(
 
     The commands below, by part. Video: probe files and sample frames with their exact
     timestamps (probe, frames, demo). Model: plan a run, ask or chat about a video, convert a
-    released checkpoint and look inside any (plan, ask, chat, convert, inspect). Data: make synthetic datasets, check and convert records files, train a tokenizer
+    released checkpoint and look inside any (plan, ask, chat, convert, inspect). Serving: an
+    OpenAI-compatible HTTP API over a model (serve; demo --web is its web page). Data: make synthetic datasets, check and convert records files, train a tokenizer
     (synth, data, tokenizer). Training: run the 5-stage curriculum from a recipe (train).
     Evaluation: score a model on video benchmarks and look inside it (eval, eval-report,
     diagnose). Curation: turn raw videos into training clips (curate, curate-calibrate).
@@ -175,6 +176,8 @@ def tidy_help(command: Any) -> None:
       ``<int range>``; choices too long for the type column (over 20 characters) show as
       ``NAME`` and are listed in the help.
     - Arguments show their name in capitals (``VIDEO``), in the usage line too, and no type.
+    - A number's bounds are said in its help (``... (at least 1).``), not as ``[x>=1]`` beside
+      the type, so the type column stays narrow and long option names fit.
 
     typer has no setting for the type column or the usage pieces: the parameters' own methods
     that draw them are replaced on each instance.
@@ -197,6 +200,12 @@ def tidy_help(command: Any) -> None:
 
 def _tidy_param(param: Any) -> None:
     param.help = _unwrap(getattr(param, "help", None))
+    bounds = _bounds(param)
+    if bounds:  # in words, in the help: the type column stays narrow (long option names fit)
+        text = (param.help or "").rstrip()
+        if bounds not in text:
+            param.help = f"{text[:-1]} ({bounds})." if text.endswith(".") else f"{text} ({bounds})".strip()
+        param._get_number_range_help_str = lambda: None
     if getattr(param, "param_type_name", "") == "argument":
         name = param.metavar or param.name.upper()
         param.metavar = name
@@ -210,6 +219,16 @@ def _tidy_param(param: Any) -> None:
     else:
         label = param.metavar or _type_label(param)
     param.display_type_rich = lambda ctx: label
+
+
+def _bounds(param: Any) -> str | None:
+    """``"at least 1"``, ``"at most 9"``, ``"0 to 65535"`` for a number option with bounds."""
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if getattr(param, "count", False) or (low is None and high is None):
+        return None
+    if high is None:
+        return f"at least {low}"
+    return f"at most {high}" if low is None else f"{low} to {high}"
 
 
 def _unwrap(text: str | None) -> str | None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .app import _print_error, _user_errors, app, err_console
+from .app import SERVING, _print_error, _user_errors, app, err_console
 from .model_commands import RANDOM_WEIGHTS_WARNING, DeviceOption, ModelDirOption
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -29,7 +29,11 @@ def parse_media_io_kwargs(text: str | None) -> dict:
     return value
 
 
-@app.command("serve")
+MEDIA_PANEL = "Media (what requests may read)"
+CAPACITY_PANEL = "Capacity and caches"
+
+
+@app.command("serve", rich_help_panel=SERVING)
 def serve_command(
     model_dir: ModelDirOption = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
@@ -39,32 +43,34 @@ def serve_command(
     device: DeviceOption = "cpu",
     media_io_kwargs: Annotated[str | None, typer.Option(
         "--media-io-kwargs", help='Default frame sampling, e.g. \'{"video": {"num_frames": 16}}\' (default: as the model was saved).')] = None,
-    max_frames: Annotated[int, typer.Option("--max-frames", min=1, help="Most frames a request may ask for per video.")] = 128,
+    max_frames: Annotated[int, typer.Option("--max-frames", rich_help_panel=CAPACITY_PANEL, min=1, help="Most frames a request may ask for per video.")] = 128,
     max_model_len: Annotated[int | None, typer.Option(
-        "--max-model-len", min=2, help="Context length in tokens (default: the model's); longer prompts get 422.")] = None,
-    max_queue: Annotated[int, typer.Option("--max-queue", min=0, help="Requests waiting beside the running one; more get 429.")] = 16,
+        "--max-model-len", rich_help_panel=CAPACITY_PANEL, min=2, help="Context length in tokens (default: the model's); longer prompts get 422.")] = None,
+    max_queue: Annotated[int, typer.Option("--max-queue", rich_help_panel=CAPACITY_PANEL, min=0, help="Requests waiting beside the running one; more get 429.")] = 16,
     allowed_local_media_path: Annotated[Path | None, typer.Option(
-        "--allowed-local-media-path", help="Folder that file:// URLs may read from (default: file:// refused).")] = None,
+        "--allowed-local-media-path", rich_help_panel=MEDIA_PANEL, help="Folder that file:// URLs may read from (default: file:// refused).")] = None,
     allowed_media_domains: Annotated[str | None, typer.Option(
-        "--allowed-media-domains", help="Comma-separated host names http(s):// media may come from (default: none).")] = None,
+        "--allowed-media-domains", rich_help_panel=MEDIA_PANEL, help="Comma-separated host names http(s):// media may come from (default: none).")] = None,
     allowed_media_ip_ranges: Annotated[str | None, typer.Option(
-        "--allowed-media-ip-ranges", help="Comma-separated CIDR ranges of non-public addresses media hosts may resolve to (default: none).")] = None,
-    max_media_bytes: Annotated[int, typer.Option("--max-media-bytes", min=1, help="Largest video or image (413 above).")] = 64 * 2**20,
-    max_request_bytes: Annotated[int, typer.Option("--max-request-bytes", min=1, help="Largest request body (413 above).")] = 96 * 2**20,
-    fetch_timeout: Annotated[float, typer.Option("--fetch-timeout", min=0.1, help="Seconds allowed to download one media URL.")] = 20.0,
-    decode_timeout: Annotated[float, typer.Option("--decode-timeout", min=0.1, help="Seconds allowed to decode one video.")] = 60.0,
-    isolate: Annotated[bool, typer.Option("--isolate-decoding", help="Decode each video in a subprocess (a crash or hang in FFmpeg cannot take the server down).")] = False,
-    reuse: Annotated[bool, typer.Option("--reuse/--no-reuse", help="Reuse visual features and KV prefixes across requests (--no-reuse recomputes all: a baseline).")] = True,
-    feature_entries: Annotated[int, typer.Option("--feature-cache-entries", min=1, help="Videos whose features are kept in memory.")] = 64,
-    prefix_entries: Annotated[int, typer.Option("--kv-cache-entries", min=1, help="Conversations whose KV cache is kept.")] = 8,
+        "--allowed-media-ip-ranges", rich_help_panel=MEDIA_PANEL, help="Comma-separated CIDR ranges of non-public addresses media hosts may resolve to (default: none).")] = None,
+    max_media_bytes: Annotated[int, typer.Option("--max-media-bytes", rich_help_panel=MEDIA_PANEL, min=1, help="Largest video or image (413 above).")] = 64 * 2**20,
+    max_request_bytes: Annotated[int, typer.Option("--max-request-bytes", rich_help_panel=MEDIA_PANEL, min=1, help="Largest request body (413 above).")] = 96 * 2**20,
+    fetch_timeout: Annotated[float, typer.Option("--fetch-timeout", rich_help_panel=MEDIA_PANEL, min=0.1, help="Seconds allowed to download one media URL.")] = 20.0,
+    decode_timeout: Annotated[float, typer.Option("--decode-timeout", rich_help_panel=MEDIA_PANEL, min=0.1, help="Seconds allowed to decode one video.")] = 60.0,
+    isolate: Annotated[bool, typer.Option("--isolate-decoding", rich_help_panel=MEDIA_PANEL, help="Decode each video in a subprocess (a crash or hang in FFmpeg cannot take the server down).")] = False,
+    reuse: Annotated[bool, typer.Option("--reuse/--no-reuse", rich_help_panel=CAPACITY_PANEL, help="Reuse visual features and KV prefixes across requests (--no-reuse recomputes all: a baseline).")] = True,
+    feature_entries: Annotated[int, typer.Option("--feature-cache-entries", rich_help_panel=CAPACITY_PANEL, min=1, help="Videos whose features are kept in memory.")] = 64,
+    prefix_entries: Annotated[int, typer.Option("--kv-cache-entries", rich_help_panel=CAPACITY_PANEL, min=1, help="Conversations whose KV cache is kept.")] = 8,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (needs [bold]pip install 'kangaroo\\[serve]'[/]).
 
     POST /v1/chat/completions (video_url, image_url and text parts; stream: true for server-sent
     events), GET /v1/models, GET /health, GET /metrics. The model loads in the background:
-    /health answers 503 until it is ready. Example:
-    [bold]kangaroo serve --model runs/tiny/final --allowed-local-media-path ~/videos[/]
+    /health answers 503 until it is ready.
+
+    Example:
+      $ [bold]kangaroo serve --model runs/tiny/final --allowed-local-media-path ~/videos[/]
     """
     with _user_errors():
         try:
