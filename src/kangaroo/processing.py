@@ -224,6 +224,8 @@ class KangarooProcessor:
     def video_ids(self, num_frames: int) -> list[int]:
         """Token ids of ``layout.expand(num_frames)``, built without tokenizing it."""
         ids = self.video_token_ids
+        if not self.layout.markers:
+            return [ids[VIDEO_PAD]] * self.layout.visual_tokens(num_frames)
         if self.layout.projector_type == "ccam":
             self.layout.num_groups(num_frames)  # validates
             body = [ids[VIDEO_PAD]] * self.layout.num_queries

@@ -26,6 +26,8 @@ from kangaroo.video import DynamicFrameRule, FrameSampling, load_video, write_vi
 
 SMALL = VideoTokenLayout(image_size=56, patch_size=14)  # 4x4 patches -> 2x2 = 4 tokens per 2 frames
 CCAM = VideoTokenLayout(image_size=56, patch_size=14, projector_type="ccam", num_queries=12)
+BARE = VideoTokenLayout(image_size=60, patch_size=14, temporal_patch=1, spatial_patch=1, projector_type="ccam",
+                        num_queries=12, markers=False)  # Video-CCAM's: 60 / 14 -> 4 x 4 patches, tokens bare
 SPECIAL_STRINGS = [*CHAT_TOKENS, *SPECIAL_VIDEO_TOKENS]
 
 
@@ -162,7 +164,7 @@ def test_bilingual_text_round_trips(processor, text):
 
 
 @pytest.mark.parametrize("num_frames", [1, 2, 3, 16])
-@pytest.mark.parametrize("layout", [VideoTokenLayout(), SMALL, CCAM], ids=["448", "56", "ccam"])
+@pytest.mark.parametrize("layout", [VideoTokenLayout(), SMALL, CCAM, BARE], ids=["448", "56", "ccam", "bare"])
 def test_placeholder_count_equals_layout(tokenizer, layout, num_frames):
     processor = KangarooProcessor(tokenizer, layout)
     pixel_values = torch.zeros(num_frames, 3, layout.image_size, layout.image_size)
@@ -176,6 +178,9 @@ def test_placeholder_count_equals_layout(tokenizer, layout, num_frames):
         assert int((ids == pad).sum()) == 2048  # the paper's 16 frames -> 2048 visual tokens
     separators = int((ids == tokenizer.convert_tokens_to_ids(FRAME_SEPARATOR)).sum())
     assert separators == (0 if layout.projector_type == "ccam" else layout.num_groups(num_frames))
+    starts = int((ids == tokenizer.convert_tokens_to_ids(VIDEO_START)).sum())
+    assert starts == int(layout.markers)
+    assert layout.prompt_tokens(num_frames) == layout.visual_tokens(num_frames) + 2 * starts + separators
     assert processor.token_count(messages, [num_frames]) == ids.shape[1]
     expected = processor.tokenizer.decode(ids[0]).replace(layout.expand(num_frames), VIDEO_TOKEN)
     assert VIDEO_TOKEN in expected and VIDEO_PAD not in expected

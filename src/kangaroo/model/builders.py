@@ -169,10 +169,12 @@ def kangaroo_components_config(
     vision_dir: str | os.PathLike[str],
     llm_dir: str | os.PathLike[str],
     projector_type: str = "linear",
+    extra_tokens: tuple[str, ...] = (),
     **overrides: Any,
 ) -> tuple[KangarooConfig, PreTrainedTokenizerBase]:
     """``(config, tokenizer)`` of a model assembled from local checkpoints (see
-    `kangaroo_from_components`), without loading weights: the LLM's tokenizer gets the video
+    `kangaroo_from_components`), without loading weights: the LLM's tokenizer gets
+    ``extra_tokens`` (special, as Video-CCAM adds ``<time>`` and ``</time>``) and then the video
     tokens (`add_video_tokens`), and the config takes their ids and a vocabulary that holds them."""
     from transformers import AutoConfig, AutoTokenizer
 
@@ -182,6 +184,8 @@ def kangaroo_components_config(
     text_config = AutoConfig.from_pretrained(llm_dir, local_files_only=True)
     text_config._attn_implementation = "sdpa"
     tokenizer = AutoTokenizer.from_pretrained(llm_dir, local_files_only=True)
+    if extra_tokens:
+        tokenizer.add_tokens(list(extra_tokens), special_tokens=True)
     ids = add_video_tokens(tokenizer)
     text_config.vocab_size = max(text_config.vocab_size, len(tokenizer))  # keep a padded table padded
     config = KangarooConfig(vision_config=vision_config.to_dict(), text_config=text_config.to_dict(),

@@ -1,7 +1,8 @@
 """How a video becomes placeholder tokens in the prompt (shared by the processor and the model).
 
 A video of ``T`` frames at ``image_size`` with ViT patch ``patch_size`` gives
-``(image_size / patch_size)^2`` features per frame. The patchify module merges
+``(image_size // patch_size)^2`` features per frame (a ViT drops the remainder: SigLIP's 384 px
+with patch 14 gives 27 x 27). The patchify module merges
 ``temporal_patch`` frames and ``spatial_patch x spatial_patch`` neighbours, so frames are taken
 in groups of ``temporal_patch`` (the last group padded by repeating the last frame) and each group
 becomes ``(image_size / patch_size / spatial_patch)^2`` tokens. In the prompt:
@@ -11,6 +12,9 @@ becomes ``(image_size / patch_size / spatial_patch)^2`` tokens. In the prompt:
 The ``ccam`` projector instead gives a fixed ``num_queries`` tokens, whatever ``T``:
 
     <|video_start|> <|video_pad|> * num_queries <|video_end|>
+
+Without ``markers`` (Video-CCAM's prompt) a video is its ``<|video_pad|>`` tokens alone, with no
+start, end or frame-separator token around them.
 
 Only ``<|video_pad|>`` positions receive visual features; the other markers are ordinary
 learned token embeddings.
@@ -28,6 +32,7 @@ FRAME_SEPARATOR = "<|frame|>"
 VIDEO_PAD = "<|video_pad|>"
 SPECIAL_VIDEO_TOKENS = (VIDEO_TOKEN, VIDEO_START, VIDEO_END, FRAME_SEPARATOR, VIDEO_PAD)
 PROJECTOR_TYPES = ("linear", "mlp", "ccam")  # linear and mlp keep every token; ccam gives num_queries
+CCAM_MLPS = ("gelu", "swiglu")  # the MLP of the ccam projector's block
 
 
 @dataclass(frozen=True)
@@ -40,10 +45,11 @@ class VideoTokenLayout:
     spatial_patch: int = 2  # neighbours merged per side by the patchify module
     projector_type: str = "linear"  # one of PROJECTOR_TYPES
     num_queries: int = 1024  # ccam only: fixed output length
+    markers: bool = True  # <|video_start|>, <|video_end|> and <|frame|> around the placeholders
 
     def __post_init__(self) -> None:
-        if self.image_size % self.patch_size:
-            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.image_size < self.patch_size:
+            raise ValueError(f"image_size {self.image_size} is smaller than patch_size {self.patch_size}")
         if (self.image_size // self.patch_size) % self.spatial_patch:
             raise ValueError("the patch grid is not a multiple of spatial_patch")
         if self.projector_type not in PROJECTOR_TYPES:
@@ -74,11 +80,15 @@ class VideoTokenLayout:
 
     def prompt_tokens(self, num_frames: int) -> int:
         """All tokens the expanded video occupies: markers, separators and placeholders."""
+        if not self.markers:
+            return self.visual_tokens(num_frames)
         separators = 0 if self.projector_type == "ccam" else self.num_groups(num_frames)
         return 2 + separators + self.visual_tokens(num_frames)
 
     def expand(self, num_frames: int) -> str:
         """The text that replaces one ``<video>`` in a prompt."""
+        if not self.markers:
+            return VIDEO_PAD * self.visual_tokens(num_frames)
         if self.projector_type == "ccam":
             return VIDEO_START + VIDEO_PAD * self.num_queries + VIDEO_END
         group = FRAME_SEPARATOR + VIDEO_PAD * self.tokens_per_group

@@ -4,7 +4,7 @@ Data flow for one batch (section IV-A of the paper):
 
     pixel_values_videos (F, 3, S, S), video_timestamps (F,), video_frame_counts (V,)
       -> vision tower, hidden layer ``vision_feature_layer``      (F, P, C)   P = (S / patch)^2
-      -> + TemporalPositionEmbedding(timestamps)                 (F, P, C)
+      -> + TemporalPositionEmbedding(timestamps)                 (F, P, C)   unless use_temporal_embedding=False
       -> per video: SpatioTemporalPatchify                        (G, h, w, C) G = ceil(T / 2)
       -> projector (linear, mlp: every token; ccam: fixed queries) (N_v, D)
       -> scattered into the ``<|video_pad|>`` positions of the prompt embeddings
@@ -17,6 +17,8 @@ that count against the features it produced and raises ``ValueError`` with both 
 from __future__ import annotations
 
 import math
+import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -30,6 +32,9 @@ from .configuration import KangarooConfig
 from .patchify import SpatioTemporalPatchify
 from .projector import CCAMProjector, LinearProjector, MLPProjector
 from .temporal import TemporalPositionEmbedding
+
+# PEFT adapter folders a saved model may hold -> the module each adapts
+ADAPTER_FOLDERS = {"llm_adapter": "language_model", "vision_adapter": "vision_tower"}
 
 
 class KangarooPreTrainedModel(PreTrainedModel):
@@ -62,11 +67,13 @@ class KangarooForCausalLM(KangarooPreTrainedModel, GenerationMixin):
         vision_dim = config.vision_config.hidden_size
         text_dim = config.text_config.hidden_size
         self.vision_tower = AutoModel.from_config(config.vision_config)
-        self.temporal_embedding = TemporalPositionEmbedding(vision_dim, theta=config.tpe_theta)
+        self.temporal_embedding = (TemporalPositionEmbedding(vision_dim, theta=config.tpe_theta)
+                                   if config.use_temporal_embedding else None)
         self.patchify = SpatioTemporalPatchify(vision_dim, kernel=tuple(config.patchify_kernel))
         if config.projector_type == "ccam":
             self.projector = CCAMProjector(vision_dim, text_dim, num_queries=config.ccam_num_queries,
-                                           num_heads=config.ccam_num_heads)
+                                           num_heads=config.ccam_num_heads, hidden_dim=config.ccam_hidden_size,
+                                           mlp=config.ccam_mlp, intermediate_dim=config.ccam_intermediate_size)
         elif config.projector_type == "mlp":
             self.projector = MLPProjector(vision_dim, text_dim, depth=config.projector_depth)
         else:
@@ -120,8 +127,9 @@ class KangarooForCausalLM(KangarooPreTrainedModel, GenerationMixin):
                 f"entries, but pixel_values_videos has {pixel_values_videos.shape[0]} frames"
             )
         features = self.encode_frames(pixel_values_videos)  # (F, P, C)
-        tpe = self.temporal_embedding(video_timestamps.to(features.device), dtype=features.dtype)  # (F, C)
-        features = features + tpe[:, None, :]  # (F, P, C)
+        if self.temporal_embedding is not None:
+            tpe = self.temporal_embedding(video_timestamps.to(features.device), dtype=features.dtype)  # (F, C)
+            features = features + tpe[:, None, :]  # (F, P, C)
         side = math.isqrt(features.shape[1])
         projector_dtype = next(self.projector.parameters()).dtype
         out = []
@@ -197,6 +205,26 @@ class KangarooForCausalLM(KangarooPreTrainedModel, GenerationMixin):
             logits_to_keep=logits_to_keep,
             **kwargs,
         )
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' ``from_pretrained``, then the PEFT LoRA adapters saved in the folder's
+        ``llm_adapter/`` and ``vision_adapter/`` (`kangaroo convert` without ``--merge-lora``) are
+        applied to the LLM and the vision tower. Raises ``ImportError`` when peft is missing."""
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        folder = Path(pretrained_model_name_or_path)
+        found = {name: module for name, module in ADAPTER_FOLDERS.items() if (folder / name / "adapter_config.json").is_file()}
+        if found:
+            try:
+                from peft import PeftModel
+            except ImportError:
+                raise ImportError(f"{folder} has LoRA adapters ({', '.join(found)}): pip install 'kangaroo[train]' "
+                                  "for peft, or convert with --merge-lora") from None
+            with warnings.catch_warnings():  # peft calls a transformers 5 deprecated alias; not the user's concern
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+                for name, module in found.items():
+                    setattr(model, module, PeftModel.from_pretrained(getattr(model, module), folder / name))
+        return model
 
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
         """transformers' ``save_pretrained``, plus the two files (`kangaroo.model.hub_code`) that let

@@ -160,6 +160,9 @@ def with_image_size(config: KangarooConfig, image_size: int | None) -> KangarooC
         return config
     if image_size < 1:
         raise ValueError(f"image size must be positive, got {image_size}")
+    patch = config.vision_config.patch_size
+    if image_size % patch:
+        raise ValueError(f"image size {image_size} is not a multiple of the ViT patch size {patch}")
     resized = copy.deepcopy(config)
     resized.vision_config.image_size = image_size
     resized.layout  # noqa: B018 - validates the size against the patch and the patchify kernel

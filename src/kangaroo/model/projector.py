@@ -13,7 +13,7 @@ linear layer, so a video always becomes ``Q`` tokens, whatever its length:
     x = queries                                               (Q, hidden)
     x = x + SelfAttn(LN(x), mask = causal)                    query i sees queries j <= i
     x = x + CrossAttn(LN(x), LN(tokens), mask = visibility)   query i sees frame groups g < n_i
-    x = x + MLP(LN(x))
+    x = x + MLP(LN(x))                                        GELU, or SwiGLU (Video-CCAM v1.2's config)
     out = Linear(LN(x))                                       (Q, out_dim)
 
 Mask rule (the contract): for ``G`` frame groups, query ``i`` (0-based) sees group ``g`` iff
@@ -124,6 +124,25 @@ class MultiHeadAttention(nn.Module):
         return self.out(y)
 
 
+class SwiGLU(nn.Module):
+    """``down(silu(gate(x)) * up(x))``: the gated MLP of Llama, with biases.
+
+    Args:
+        dim: input and output size.
+        hidden_dim: size of the gated hidden layer.
+    """
+
+    def __init__(self, dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(dim, hidden_dim)
+        self.up_proj = nn.Linear(dim, hidden_dim)
+        self.down_proj = nn.Linear(hidden_dim, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(..., dim)`` -> ``(..., dim)``."""
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
 class CCAMProjector(nn.Module):
     """Video-CCAM projector: learned queries with causal cross-attention masks (module docstring).
 
@@ -133,10 +152,13 @@ class CCAMProjector(nn.Module):
         num_queries: output tokens per video ``Q``.
         num_heads: attention heads; must divide ``hidden_dim``.
         hidden_dim: size of the queries inside the block; default ``in_dim``.
-        mlp_ratio: MLP hidden size as a multiple of ``hidden_dim``.
+        mlp_ratio: MLP hidden size as a multiple of ``hidden_dim`` (when ``intermediate_dim`` is None).
+        mlp: ``gelu`` (``Sequential(Linear, GELU, Linear)``) or ``swiglu`` (`SwiGLU`).
+        intermediate_dim: MLP hidden size; default ``round(hidden_dim * mlp_ratio)``.
 
     Raises:
-        ValueError: a size is not positive or ``hidden_dim`` is not a multiple of ``num_heads``.
+        ValueError: a size is not positive, ``hidden_dim`` is not a multiple of ``num_heads``, or
+            ``mlp`` is unknown.
     """
 
     def __init__(
@@ -147,10 +169,12 @@ class CCAMProjector(nn.Module):
         num_heads: int,
         hidden_dim: int | None = None,
         mlp_ratio: float = 4.0,
+        mlp: str = "gelu",
+        intermediate_dim: int | None = None,
     ) -> None:
         super().__init__()
         hidden_dim = in_dim if hidden_dim is None else hidden_dim
-        mlp_dim = round(hidden_dim * mlp_ratio)
+        mlp_dim = round(hidden_dim * mlp_ratio) if intermediate_dim is None else intermediate_dim
         if min(in_dim, out_dim, num_queries, num_heads, hidden_dim, mlp_dim) < 1:
             raise ValueError(
                 f"sizes must be positive: in_dim={in_dim}, out_dim={out_dim}, num_queries={num_queries}, "
@@ -158,6 +182,8 @@ class CCAMProjector(nn.Module):
             )
         if hidden_dim % num_heads:
             raise ValueError(f"hidden_dim {hidden_dim} is not a multiple of num_heads {num_heads}")
+        if mlp not in ("gelu", "swiglu"):
+            raise ValueError(f"mlp must be gelu or swiglu, got {mlp!r}")
         self.in_dim = in_dim
         self.num_queries = num_queries
         self.queries = nn.Parameter(torch.empty(num_queries, hidden_dim))
@@ -167,7 +193,10 @@ class CCAMProjector(nn.Module):
         self.context_norm = nn.LayerNorm(in_dim)
         self.cross_attn = MultiHeadAttention(dim=hidden_dim, context_dim=in_dim, num_heads=num_heads)
         self.mlp_norm = nn.LayerNorm(hidden_dim)
-        self.mlp = nn.Sequential(nn.Linear(hidden_dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, hidden_dim))
+        if mlp == "swiglu":
+            self.mlp = SwiGLU(hidden_dim, mlp_dim)
+        else:
+            self.mlp = nn.Sequential(nn.Linear(hidden_dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, hidden_dim))
         self.out_norm = nn.LayerNorm(hidden_dim)
         self.out_proj = nn.Linear(hidden_dim, out_dim)
         self.reset_parameters()

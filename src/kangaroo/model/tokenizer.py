@@ -15,7 +15,8 @@ Video-token ids have one convention: they are read from the tokenizer (`video_to
 transformers tokenizer: a Llama-3 or Qwen2 tokenizer, for example), appending them in
 `SPECIAL_VIDEO_TOKENS` order (`appended_video_token_ids`). Builders write the ids into the model's
 config and the processor expands videos into them, both from the same tokenizer.
-`llama3_chat_template()` is the chat template used when a tokenizer has none.
+`llama3_chat_template()` is the chat template used when a tokenizer has none;
+`turn_chat_template()` gives Video-CCAM's Phi-3 and ChatML formats.
 """
 
 from __future__ import annotations
@@ -74,6 +75,36 @@ def llama3_chat_template() -> str:
     ``<|start_header_id|>assistant<|end_header_id|>\\n\\n``. Content is trimmed, as in Llama-3.
     """
     return _LLAMA3_CHAT_TEMPLATE
+
+
+def turn_chat_template(style: str, bos: bool) -> str:
+    """Video-CCAM's prompt formats as chat templates (string content, ``<video>`` kept in place):
+
+    - ``phi3`` (Video-CCAM-4B/14B): ``<|user|>\\n{content}<|end|>\\n`` per turn (``<|system|>``,
+      ``<|assistant|>`` likewise), then ``<|assistant|>\\n``;
+    - ``chatml`` (Video-CCAM-9B, Yi-1.5): ``<|im_start|>{role}\\n{content}<|im_end|>\\n``, then
+      ``<|im_start|>assistant\\n``.
+
+    ``bos``: start with ``bos_token`` (when the tokenizer adds it, as Video-CCAM's ``tokenizer.encode``
+    does). Content is not trimmed. Raises ``ValueError`` for another style.
+    """
+    if style == "phi3":
+        turn, prompt = "'<|' + message['role'] + '|>\\n' + message['content'] + '<|end|>\\n'", "'<|assistant|>\\n'"
+    elif style == "chatml":
+        turn = "'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n'"
+        prompt = "'<|im_start|>assistant\\n'"
+    else:
+        raise ValueError(f"unknown chat template style {style!r}: phi3 or chatml")
+    return (
+        ("{{- bos_token }}" if bos else "")
+        + "{%- for message in messages %}"
+        "{%- if message['role'] not in ['system', 'user', 'assistant'] %}"
+        "{{- raise_exception('Unknown role ' + message['role'] + ': use system, user or assistant') }}"
+        "{%- endif %}"
+        f"{{{{- {turn} }}}}"
+        "{%- endfor %}"
+        f"{{%- if add_generation_prompt %}}{{{{- {prompt} }}}}{{%- endif %}}"
+    )
 
 
 def build_byte_tokenizer() -> PreTrainedTokenizerFast:

@@ -43,6 +43,7 @@ class WeightFiles:
 
     files: list[Path]
     _where: dict[str, Path] = field(default_factory=dict, repr=False)  # key -> the file holding it
+    _stored: dict[str, str] = field(default_factory=dict, repr=False)  # key -> its name in the file, when renamed
     _bins: dict[Path, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False)  # mmapped .bin files
     _handles: dict[Path, Any] = field(default_factory=dict, repr=False)  # open safetensors files
 
@@ -61,24 +62,38 @@ class WeightFiles:
 
     def info(self, key: str) -> tuple[tuple[int, ...], str]:
         """``(shape, dtype name)`` of ``key`` without reading its data (dtype as torch names it: ``bfloat16``)."""
-        path = self._where[key]
+        path, stored = self._where[key], self._stored.get(key, key)
         if path in self._bins:
-            tensor = self._bins[path][key]
+            tensor = self._bins[path][stored]
             return tuple(tensor.shape), str(tensor.dtype).removeprefix("torch.")
-        piece = self._handles[path].get_slice(key)
+        piece = self._handles[path].get_slice(stored)
         return tuple(piece.get_shape()), _SAFETENSORS_DTYPES.get(piece.get_dtype(), piece.get_dtype())
 
     def tensor(self, key: str) -> torch.Tensor:
         """The tensor ``key`` (a view of the memory-mapped file for ``.bin``, read from disk for safetensors)."""
-        path = self._where[key]
+        path, stored = self._where[key], self._stored.get(key, key)
         if path in self._bins:
-            return self._bins[path][key]
-        return self._handles[path].get_tensor(key)
+            return self._bins[path][stored]
+        return self._handles[path].get_tensor(stored)
 
     def items(self) -> Iterator[tuple[str, tuple[tuple[int, ...], str]]]:
         """``(key, (shape, dtype))`` for every tensor, without reading the data."""
         for key in self._where:
             yield key, self.info(key)
+
+
+def combine_weights(parts: dict[str, WeightFiles]) -> WeightFiles:
+    """One `WeightFiles` over several checkpoints: key ``k`` of ``parts[name]`` becomes
+    ``"{name}/k"`` (a model assembled from separate folders, as Video-CCAM's LLM, visual encoder,
+    projector and adapters). Nothing is read again."""
+    combined = WeightFiles(files=[f for part in parts.values() for f in part.files])
+    for name, part in parts.items():
+        combined._bins.update(part._bins)
+        combined._handles.update(part._handles)
+        for key, path in part._where.items():
+            combined._where[f"{name}/{key}"] = path
+            combined._stored[f"{name}/{key}"] = part._stored.get(key, key)
+    return combined
 
 
 _SAFETENSORS_DTYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64", "I64": "int64",

@@ -135,3 +135,18 @@ def test_ccam_bad_config_raises() -> None:
 def test_ccam_bad_tokens_raise(shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="tokens must have shape"):
         tiny_ccam()(torch.zeros(shape))
+
+
+def test_ccam_swiglu_mlp_and_query_size() -> None:
+    projector = CCAMProjector(in_dim=12, out_dim=10, num_queries=4, num_heads=2, hidden_dim=8, mlp="swiglu",
+                              intermediate_dim=20)
+    shapes = {name: tuple(p.shape) for name, p in projector.named_parameters() if name.startswith(("mlp", "queries"))}
+    assert shapes["queries"] == (4, 8) and shapes["mlp.gate_proj.weight"] == (20, 8)
+    assert shapes["mlp.down_proj.weight"] == (8, 20)
+    x = torch.randn(5, 8)
+    mlp = projector.mlp
+    expected = mlp.down_proj(torch.nn.functional.silu(mlp.gate_proj(x)) * mlp.up_proj(x))
+    torch.testing.assert_close(mlp(x), expected)
+    assert projector(torch.randn(3, 2, 12)).shape == (4, 10)
+    with pytest.raises(ValueError, match="mlp must be gelu or swiglu"):
+        CCAMProjector(in_dim=12, out_dim=10, num_queries=4, num_heads=2, mlp="relu")

@@ -13,6 +13,7 @@ from kangaroo.model.tokenizer import (
     appended_video_token_ids,
     build_byte_tokenizer,
     llama3_chat_template,
+    turn_chat_template,
     video_token_ids,
 )
 
@@ -157,3 +158,19 @@ def test_add_video_tokens_adds_only_the_missing_ones():
 def test_video_token_ids_names_the_missing_tokens():
     with pytest.raises(ValueError, match=r"lacks the video tokens \['<video>'.*add_video_tokens"):
         video_token_ids(_word_level_tokenizer())
+
+
+@pytest.mark.parametrize(("style", "bos", "expected"), [
+    ("phi3", True, "<s><|system|>\nBe brief.<|end|>\n<|user|>\n<video>\nHi <|end|>\n<|assistant|>\n"),
+    ("chatml", False, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n<video>\nHi <|im_end|>\n"
+                      "<|im_start|>assistant\n"),
+])
+def test_video_ccam_turn_templates(style, bos, expected):
+    from jinja2 import Template
+
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "<video>\nHi "}]
+    rendered = Template(turn_chat_template(style, bos)).render(messages=messages, add_generation_prompt=True,
+                                                                bos_token="<s>")
+    assert rendered == expected  # Video-CCAM's format.format(input=...), content untrimmed
+    with pytest.raises(ValueError, match="unknown chat template style"):
+        turn_chat_template("llama", bos)
