@@ -65,9 +65,11 @@ def recognise(folder: Path, weights: WeightFiles) -> dict[str, Any]:
             return {"kind": "kangaroo model", "note": "load it with load_pretrained, or kangaroo chat --model"}
         except ModelLoadError as exc:
             return {"kind": "unknown", "note": str(exc)}
-    if (folder / "projector").is_dir():
-        return {"kind": "video-ccam", "note": "a Video-CCAM folder (projector/ beside the LLM adapter and visual "
-                                              "encoder); kangaroo has no Video-CCAM converter yet"}
+    if (folder / "adapter_config.json").is_file():
+        return {"kind": "PEFT adapter", "note": "LoRA weights; kangaroo convert --from video-ccam merges them "
+                                                "(--merge-lora) or keeps them beside the model"}
+    if folder.name == "projector" or (folder / "projector").is_dir():
+        return video_ccam_projector(folder if folder.name == "projector" else folder / "projector")
     if not any(k.endswith("patch_embed.proj.weight") for k in weights):
         return {"kind": "unknown", "note": "no converter recognises it (no EVA-CLIP vision tower)"}
     try:
@@ -78,6 +80,26 @@ def recognise(folder: Path, weights: WeightFiles) -> dict[str, Any]:
     return {"kind": "kangaroo release", "converter": "kangaroo", "convertible": True,
             "maps": {name: target.source for name, target in plan.targets.items()},
             "dropped": plan.dropped, "assumed": plan.assumed}
+
+
+def video_ccam_projector(folder: Path) -> dict[str, Any]:
+    """How `kangaroo convert --from video-ccam` maps the projector checkpoint in ``folder``
+    (`kangaroo.model.convert.VIDEO_CCAM_PROJECTOR_KEYS`): ``projector_maps`` (source key ->
+    kangaroo name) and ``projector_unmapped`` (the keys the table does not name)."""
+    from .convert import video_ccam_projector_name
+
+    maps, unmapped = {}, []
+    for key in open_weights(folder):
+        name = video_ccam_projector_name(key)
+        if name is None:
+            unmapped.append(key)
+        else:
+            maps[key] = f"projector.{name}"
+    note = ("the projector of a Video-CCAM release: convert the release folder with kangaroo convert RELEASE OUT "
+            "--from video-ccam --llm LLM_FOLDER --vision SIGLIP_FOLDER")
+    if unmapped:
+        note += f"; {len(unmapped)} projector keys have no kangaroo name (please report them)"
+    return {"kind": "video-ccam", "note": note, "projector_maps": maps, "projector_unmapped": unmapped}
 
 
 def inspect_checkpoint(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
