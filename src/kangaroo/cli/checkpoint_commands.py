@@ -47,7 +47,7 @@ def convert_command(
         help="video-ccam: the base LLM's folder (4B: Phi-3-mini-4k-instruct, 9B: Yi-1.5-9B-Chat, 14B: "
              "Phi-3-medium-4k-instruct; default: SRC itself).")] = None,
     vision: Annotated[Path | None, typer.Option(
-        help="video-ccam: the SigLIP folder (siglip-so400m-patch14-384; default: SRC/visual_encoder).")] = None,
+        help="video-ccam: the SigLIP folder (SigLIP so400m, patch 14, 384 px; default: SRC/visual_encoder).")] = None,
     merge_lora: Annotated[bool, typer.Option(
         "--merge-lora", help="video-ccam: fold the LoRA adapters into the weights (default: keep them as PEFT "
                              "adapters beside the model, applied at load; needs peft).")] = False,
@@ -76,12 +76,12 @@ def convert_command(
 
     Every source key must map onto the model and every parameter be filled; otherwise the error
     lists the unmapped and missing keys (run [bold]kangaroo inspect[/] on the source and report it).
-    Video-CCAM's LLM and SigLIP are separate folders (--llm, --vision); its projector's key names
-    are assumed (docs/checkpoints.md).
+    Video-CCAM's LLM and SigLIP are separate folders (--llm, --vision; see their defaults); its
+    projector's key names are assumed (docs/checkpoints.md).
 
     Examples:
       $ [bold]kangaroo convert ~/kangaroo-release ~/models/kangaroo-8b --from kangaroo[/]
-      $ [bold]kangaroo convert ~/Video-CCAM-4B ~/models/ccam-4b --from video-ccam --llm ~/Phi-3-mini-4k-instruct --vision ~/siglip-so400m-patch14-384 --merge-lora[/]
+      $ [bold]kangaroo convert ~/Video-CCAM-4B ~/models/ccam-4b --from video-ccam --merge-lora[/]
     """
     with _user_errors():
         from kangaroo.model.convert import convert_checkpoint
