@@ -9,6 +9,7 @@ functions, no torch.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 Keyword = tuple[str, ...]  # one concept's accepted forms
 
 
+@functools.lru_cache(maxsize=4096)
 def _pattern(form: str) -> re.Pattern[str]:
     if not form.isascii():
         return re.compile(re.escape(form))
