@@ -217,7 +217,7 @@ def test_a_world_vision_stage_trains_the_tower_probes_it_and_hands_it_on(tmp_pat
 
 @pytest.mark.parametrize(("overrides", "message"), [
     (["trainable=[projector]"], "trains the vision tower only"),
-    (["objective=pixels"], "objective: 'pixels' is not one of language_modelling, world_vision"),
+    (["objective=pixels"], "objective: 'pixels' is not one of language_modelling, world_vision, world_align"),
     (["schedule.steps=null", "schedule.epochs=1"], "needs a number of steps"),
 ])
 def test_a_world_vision_stage_refuses_what_it_cannot_do(tmp_path: Path, overrides: list[str], message: str) -> None:
@@ -226,3 +226,74 @@ def test_a_world_vision_stage_refuses_what_it_cannot_do(tmp_path: Path, override
     recipe = load_recipe(REPO / "recipes" / "tiny" / "world_vision.yaml", overrides, output_dir=tmp_path / "wv")
     with pytest.raises(RecipeError, match=message):
         train(recipe, progress=False)
+
+
+def test_a_world_align_stage_makes_the_visual_tokens_say_their_words_and_hands_them_on(tmp_path: Path) -> None:
+    recipe = load_recipe(REPO / "recipes" / "tiny" / "world_align.yaml",
+                         ["schedule.steps=60", "model.from_stage=null", "run.threads=1"], output_dir=tmp_path / "wa")
+    result = train(recipe, progress=False)
+    assert result.steps_run == 60 and (result.final_dir / "COMPLETE").is_file() and len(result.losses) == 60
+    assert sum(result.losses[-5:]) < 0.5 * sum(result.losses[:5])  # the tokens moved toward their words
+    report = json.loads((result.run_dir / "world_align.json").read_text(encoding="utf-8"))
+    assert set(report["held_out"]) == {"recall", "precision", "exact"} and report["frames"] == 16
+    from kangaroo.model.pretrained import load_pretrained
+
+    trained, _ = load_pretrained(result.final_dir)
+    fresh = kangaroo_tiny(seed=0)
+    moved = {n.split(".")[0] for n, p in trained.state_dict().items() if not torch.equal(p, fresh.state_dict()[n])}
+    assert moved == {"patchify", "projector"}  # the LLM, whose embeddings are the targets, is untouched
+    assert train(recipe, progress=False).steps_run == 0  # finished: found, not rerun
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["trainable=[projector, language_model]"], "not the LLM whose embeddings are its targets"),
+    (["schedule.steps=null", "schedule.epochs=1"], "needs a number of steps"),
+    (["data.frames.num_frames=null"], "set num_frames"),
+])
+def test_a_world_align_stage_refuses_what_it_cannot_do(tmp_path: Path, overrides: list[str], message: str) -> None:
+    from kangaroo.training.recipe import RecipeError
+
+    recipe = load_recipe(REPO / "recipes" / "tiny" / "world_align.yaml", [*overrides, "model.from_stage=null"],
+                         output_dir=tmp_path / "wa")
+    with pytest.raises(RecipeError, match=message):
+        train(recipe, progress=False)
+
+
+def test_a_frozen_vision_side_caches_visual_tokens_and_trains_exactly_as_without(tmp_path: Path) -> None:
+    """Each video record is decoded once; the losses equal those of a run that decodes every visit;
+    a still image (a new random time at each visit) is never cached."""
+    synth = [spec("mcq_direction", 3, 3.0), spec("image_caption", 1)]
+    runs = {}
+    for cache in (True, False):
+        recipe = small("stage4_instruction", tmp_path / str(cache), synth, 4, "model.from_stage=null",
+                       "trainable=[language_model]", "data.packing=false", "data.workers=1",
+                       f"data.cache_visual_tokens={str(cache).lower()}")
+        loaded: list[str] = []
+        import kangaroo.training.examples as examples
+
+        original = examples._load_video
+
+        def counting(record, *args, _original=original, _loaded=loaded):
+            _loaded.append(record.id)
+            return _original(record, *args)
+
+        examples._load_video = counting
+        try:
+            messages: list[str] = []
+            runs[cache] = (train(recipe, progress=False, log=messages.append).losses, loaded, messages)
+        finally:
+            examples._load_video = original
+    (cached_losses, cached_loads, messages), (plain_losses, plain_loads, _) = runs[True], runs[False]
+    assert cached_losses == pytest.approx(plain_losses, rel=1e-5, abs=1e-6)
+    assert any("visual tokens are computed once" in m for m in messages)
+    assert len(plain_loads) == 4 * 4  # 4 steps x 4 records, every visit decoded
+    image = next(r for r in plain_loads if r.startswith("image_caption"))
+    assert sorted(cached_loads) == sorted([*{r for r in plain_loads if r != image}, *[image] * 4])
+
+
+def test_a_trained_vision_side_is_never_cached(tmp_path: Path) -> None:
+    recipe = small("stage4_instruction", tmp_path, [spec("mcq_direction", 2, 3.0)], 1, "model.from_stage=null",
+                   "trainable=[projector, language_model]")
+    messages: list[str] = []
+    train(recipe, progress=False, log=messages.append)
+    assert not any("visual tokens are computed once" in m for m in messages)

@@ -4,15 +4,16 @@
 ``meta.answer``) three times, with the real video, a blank one and another record's video, and
 measures:
 
-- **loss per token type**: the answer's first token (the option letter, the one token that
-  depends on the video) apart from the rest of the answer (mostly copied option text);
-- **option ranking**: the option whose whole answer (``"(B) blue"``) the model finds most
+- **loss per token type**: the answer's first token (the first word of the chosen option, which
+  depends on the video) apart from the rest of the answer (the rest of the option and its letter,
+  copied from the question once the first word is written);
+- **option ranking**: the option whose whole answer (``"blue (B)"``, `option_answer`) the model finds most
   likely, right or wrong: accuracy without any answer parsing;
 - **visual tokens**: their norm against the text embeddings' norm, how much two videos' visual
   tokens differ (relative to their norm), and how much the vision tower's features change from one
   frame to the next.
 
-A model that reads the video has a lower letter loss and a higher ranking accuracy with the real
+A model that reads the video has a lower first-token loss and a higher ranking accuracy with the real
 video than with the blank or shuffled one; a model that reads only the question does not.
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 import torch
 
 from kangaroo.data.records import Record, count_video_parts, video_paths
+from kangaroo.synth.language import option_answer
 
 CONDITIONS: tuple[str, ...] = ("real", "blank", "shuffled")
 
@@ -37,7 +39,7 @@ CONDITIONS: tuple[str, ...] = ("real", "blank", "shuffled")
 class ConditionStats:
     """Measures of one condition (real, blank or shuffled video), averaged over records."""
 
-    first_token_loss: float  # nats, the answer's first token (the letter)
+    first_token_loss: float  # nats, the answer's first token (the option's first word)
     rest_loss: float  # nats per token, the rest of the answer
     ranking_accuracy: float  # share of records whose most likely option is the right one
 
@@ -145,7 +147,7 @@ def _text_norm(model: torch.nn.Module, prompt: list[int], processor: Any) -> flo
 
 def _answer_ids(processor: Any, letter: str, text: str) -> list[int]:
     eos = processor.tokenizer.convert_tokens_to_ids("<|eot_id|>")
-    return [*processor.encode_text(f"({letter}) {text}"), eos]
+    return [*processor.encode_text(option_answer(letter, text)), eos]
 
 
 def _answer_scores(model: torch.nn.Module, processor: Any, prompt: list[int], features: torch.Tensor,

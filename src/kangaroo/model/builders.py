@@ -8,7 +8,10 @@ and `MODEL_BUILDERS` looks them up by name (`model_builder("kangaroo_tiny")`, al
 - `kangaroo_8b_config` / `kangaroo_8b`: the paper's shape (the EVA02-CLIP-L/14 tower at 448 px,
   `kangaroo.model.eva`, and a Llama-3-8B-shaped LLM); built on the meta device by default, to plan
   without weights. `kangaroo convert` loads the released weights into this architecture.
-- `kangaroo_tiny_config` / `kangaroo_tiny`: small enough for CPU tests and the bundled model.
+- `kangaroo_tiny_config` / `kangaroo_tiny`: small enough for CPU tests (byte-level tokenizer).
+- `kangaroo_mini_config` / `kangaroo_mini`: the bundled model's shape: the world's BPE tokenizer
+  (`build_world_tokenizer`), a 128 px ViT with 16 px patches (the world's frames without padding
+  waste), a 4-layer LLM; trained by ``recipes/bundled/``.
 - `kangaroo_components_config` / `kangaroo_from_components`: a model assembled from a local
   CLIP/SigLIP vision tower and a local causal LM checkpoint with its tokenizer.
 
@@ -23,6 +26,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -122,6 +126,61 @@ def kangaroo_tiny(
     return _seeded(kangaroo_tiny_config(tokenizer, projector_type, **overrides), seed, device)
 
 
+WORLD_TOKENIZER_DIR = Path(__file__).with_name("world_tokenizer")  # shipped with the package
+
+
+def build_world_tokenizer() -> PreTrainedTokenizerBase:
+    """The bundled model's tokenizer: a 2,048-token byte-level BPE trained on the synthetic world's
+    English and Chinese text (`kangaroo.synth.corpus.world_texts`, see `train_world_tokenizer`), with
+    the byte tokenizer's special tokens, ids and chat template."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(WORLD_TOKENIZER_DIR, local_files_only=True)
+
+
+def train_world_tokenizer() -> PreTrainedTokenizerBase:
+    """Retrain the shipped world tokenizer from the world's text (deterministic; about 10 s)."""
+    from kangaroo.synth.corpus import world_texts
+
+    from .tokenizer_training import train_bpe_tokenizer
+
+    return train_bpe_tokenizer(world_texts(), vocab_size=WORLD_VOCAB_SIZE, min_frequency=2)
+
+
+WORLD_VOCAB_SIZE = 2048
+
+
+def kangaroo_mini_config(
+    tokenizer: PreTrainedTokenizerBase | None = None, projector_type: str = "mlp", **overrides: Any
+) -> KangarooConfig:
+    """The bundled model (about 2M parameters): 128 px frames in 16 px patches (8 x 8 features, 16
+    tokens per frame pair), a 3-layer x 96 ViT, an MLP projector and a 4-layer x 128 LLM over the
+    world tokenizer (`build_world_tokenizer`, the default)."""
+    tokenizer = build_world_tokenizer() if tokenizer is None else tokenizer
+    vision = dict(model_type="clip_vision_model", hidden_size=96, intermediate_size=192, num_hidden_layers=3,
+                  num_attention_heads=4, image_size=128, patch_size=16, attn_implementation="sdpa")
+    text = dict(model_type="llama", hidden_size=128, intermediate_size=512, num_hidden_layers=4,
+                num_attention_heads=4, num_key_value_heads=2, vocab_size=_padded(len(tokenizer)),
+                max_position_embeddings=32768, bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                attn_implementation="sdpa")
+    ids = video_token_ids(tokenizer)
+    return KangarooConfig(vision_config=vision, text_config=text, projector_type=projector_type,
+                          ccam_num_queries=32, ccam_num_heads=4, **{**video_token_id_fields(ids), **overrides})
+
+
+def kangaroo_mini(
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    *,
+    projector_type: str = "mlp",
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    **overrides: Any,
+) -> KangarooForCausalLM:
+    """The bundled model's architecture with seeded random weights."""
+    return _seeded(kangaroo_mini_config(tokenizer, projector_type, **overrides), seed, device)
+
+
 @dataclass(frozen=True)
 class ModelBuilder:
     """One named architecture of the registry.
@@ -140,9 +199,10 @@ class ModelBuilder:
 
 MODEL_BUILDERS: dict[str, ModelBuilder] = {
     "kangaroo_tiny": ModelBuilder("kangaroo_tiny", kangaroo_tiny, kangaroo_tiny_config, build_byte_tokenizer),
+    "kangaroo_mini": ModelBuilder("kangaroo_mini", kangaroo_mini, kangaroo_mini_config, build_world_tokenizer),
     "kangaroo_8b": ModelBuilder("kangaroo_8b", kangaroo_8b, kangaroo_8b_config, None),
 }
-MODEL_ALIASES = {"tiny": "kangaroo_tiny", "8b": "kangaroo_8b"}
+MODEL_ALIASES = {"tiny": "kangaroo_tiny", "mini": "kangaroo_mini", "8b": "kangaroo_8b"}
 
 
 def model_names() -> str:

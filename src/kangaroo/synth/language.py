@@ -584,5 +584,8 @@ def format_options(question: str, options: Sequence[str], language: str, rng: ra
 
 
 def option_answer(letter: str, text: str) -> str:
-    """The assistant's reply to a multiple-choice question: ``"(B) right"``."""
-    return f"({letter}) {text}"
+    """The assistant's reply to a multiple-choice question: the option's text, then its letter,
+    ``"right (B)"``. Text first: a small model names what it saw, then copies the letter that stands
+    before those words in the options (a letter first must be chosen before the answer is written,
+    which the tiny model does not learn; docs/results.md)."""
+    return f"{text} ({letter})"

@@ -51,6 +51,8 @@ class Batch:
     pixel_values_videos: float ``(F, 3, S, S)``: the frames of every video, row by row, record by record.
     video_timestamps:    float32 ``(F,)`` seconds.
     video_frame_counts:  long ``(V,)`` frames per video, in the same order.
+    video_features:      float ``(N, D)``: instead of the three above, every video's visual tokens in
+                         order (the examples carried cached ``visual_tokens``).
     num_real_tokens:     tokens that are not padding.
     num_label_tokens:    positions with a loss after the causal shift (``labels[:, 1:] != -100``).
     record_ids:          the records in the batch, in the same order as their videos.
@@ -66,6 +68,7 @@ class Batch:
     num_real_tokens: int
     num_label_tokens: int
     record_ids: list[str] = field(default_factory=list)
+    video_features: torch.Tensor | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -76,7 +79,8 @@ class Batch:
         """Keyword arguments for ``KangarooForCausalLM.forward(**inputs, use_cache=False)``:
         ``input_ids``, ``labels`` and, when set, ``attention_mask``, ``position_ids`` and the videos."""
         inputs: dict[str, Any] = {"input_ids": self.input_ids, "labels": self.labels}
-        for name in ("attention_mask", "position_ids", "pixel_values_videos", "video_timestamps", "video_frame_counts"):
+        for name in ("attention_mask", "position_ids", "pixel_values_videos", "video_timestamps", "video_frame_counts",
+                     "video_features"):
             value = getattr(self, name)
             if value is not None:
                 inputs[name] = value
@@ -87,7 +91,7 @@ class Batch:
         moved = {
             name: (value.to(device) if isinstance(value := getattr(self, name), torch.Tensor) else value)
             for name in ("input_ids", "labels", "attention_mask", "position_ids", "pixel_values_videos",
-                         "video_timestamps", "video_frame_counts")
+                         "video_timestamps", "video_frame_counts", "video_features")
         }
         return replace(self, **moved)
 
@@ -143,11 +147,12 @@ def truncate_example(example: Example, max_length: int) -> tuple[Example | None,
     return Example(
         input_ids=example.input_ids[:max_length],
         labels=labels,
-        pixel_values=example.pixel_values[:frames] if kept else None,
-        timestamps=example.timestamps[:frames] if kept else None,
+        pixel_values=example.pixel_values[:frames] if kept and example.pixel_values is not None else None,
+        timestamps=example.timestamps[:frames] if kept and example.timestamps is not None else None,
         frame_counts=list(example.frame_counts[:kept]),
         record_id=example.record_id,
         video_spans=list(spans[:kept]),
+        visual_tokens=example.visual_tokens[:kept] if example.visual_tokens is not None else None,
     ), None
 
 
@@ -267,6 +272,11 @@ def _videos(examples: Sequence[Example]) -> dict[str, torch.Tensor | None]:
     with_video = [e for e in examples if e.frame_counts]
     if not with_video:
         return {"pixel_values_videos": None, "video_timestamps": None, "video_frame_counts": None}
+    if all(e.visual_tokens is not None for e in with_video):
+        return {"pixel_values_videos": None, "video_timestamps": None, "video_frame_counts": None,
+                "video_features": torch.cat([t for e in with_video for t in e.visual_tokens])}  # (N, D)
+    if any(e.visual_tokens is not None for e in with_video):
+        raise ValueError("a batch mixes examples with cached visual tokens and examples with frames")
     return {
         "pixel_values_videos": torch.cat([e.pixel_values for e in with_video]),  # (F, 3, S, S)
         "video_timestamps": torch.cat([e.timestamps for e in with_video]).to(torch.float32),  # (F,)

@@ -16,6 +16,10 @@ incrementally works; one that does not raises `ExampleError`.
 
 Still images are 1-frame videos with a random timestamp drawn from ``image_time_range`` (the
 paper: images are "randomly assigned a timestamp").
+
+When the whole vision side is frozen, a record's videos can come as their visual tokens instead
+of frames (``Example.visual_tokens``, see `kangaroo.training.visual_cache`): `encode_record` with
+``frame_counts`` then tokenizes without loading anything.
 """
 
 from __future__ import annotations
@@ -63,6 +67,9 @@ class Example:
     record_id:    the record's ``id``.
     video_spans:  ``(start, end)`` token positions (end exclusive) of each video's tokens,
                   ``<|video_start|>`` .. ``<|video_end|>``; packing never cuts inside one.
+    visual_tokens: instead of frames, each video's visual tokens ``(N_v, D)`` (a frozen vision
+                  side's output, `kangaroo.training.visual_cache`); then pixel_values and
+                  timestamps are None.
     """
 
     input_ids: torch.Tensor
@@ -72,6 +79,7 @@ class Example:
     frame_counts: list[int]
     record_id: str
     video_spans: list[tuple[int, int]] = field(default_factory=list)
+    visual_tokens: list[torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
@@ -88,7 +96,11 @@ class Example:
             raise ValueError(f"{where}: input_ids and labels must be 1-D of the same length > 0, got "
                              f"{tuple(self.input_ids.shape)} and {tuple(self.labels.shape)}")
         frames = sum(self.frame_counts)
-        if self.frame_counts:
+        if self.visual_tokens is not None:
+            if len(self.visual_tokens) != len(self.frame_counts) or self.pixel_values is not None:
+                raise ValueError(f"{where}: {len(self.visual_tokens)} visual token tensors for "
+                                 f"{len(self.frame_counts)} videos, or frames beside them")
+        elif self.frame_counts:
             if self.pixel_values is None or self.timestamps is None:
                 raise ValueError(f"{where}: frame_counts {self.frame_counts} but no pixel_values or timestamps")
             if self.pixel_values.shape[0] != frames or tuple(self.timestamps.shape) != (frames,):
@@ -107,6 +119,7 @@ def encode_record(
     *,
     rng: np.random.Generator,
     image_time_range: tuple[float, float] = (0.0, 60.0),
+    frame_counts: Sequence[int] | None = None,
 ) -> Example:
     """Tokenize ``record``, label its assistant turns and load its videos (see the module docstring).
 
@@ -114,6 +127,9 @@ def encode_record(
     processor:        gives the chat template, the video layout and the sampling settings.
     rng:              draws the timestamps of still images.
     image_time_range: ``(low, high)`` seconds for those timestamps (uniform).
+    frame_counts:     the frames of each video when already known (its visual tokens are cached):
+                      nothing is loaded and the example has no pixel_values (the caller sets
+                      ``visual_tokens``).
 
     Videos (not images) are sampled inside the record's ``start`` / ``end``. Raises
     `ExampleError` naming the record when a video cannot be loaded (its `kangaroo.video.VideoError`
@@ -129,8 +145,13 @@ def encode_record(
     if count_video_parts(record) != len(paths):
         raise ExampleError(record.id, f"{count_video_parts(record)} video parts but {len(paths)} videos")
 
-    videos = [_load_video(record, path, processor, rng, (low, high)) for path in paths]
-    frame_counts = [int(pixels.shape[0]) for pixels, _ in videos]
+    if frame_counts is None:
+        videos = [_load_video(record, path, processor, rng, (low, high)) for path in paths]
+        frame_counts = [int(pixels.shape[0]) for pixels, _ in videos]
+    else:
+        if len(frame_counts) != len(paths):
+            raise ExampleError(record.id, f"{len(frame_counts)} known frame counts for {len(paths)} videos")
+        videos, frame_counts = [], [int(c) for c in frame_counts]
     try:
         input_ids = processor.encode(record.messages, frame_counts, add_generation_prompt=False)[0]  # (L,)
         labels = _assistant_labels(record.messages, frame_counts, processor, input_ids)  # (L,)

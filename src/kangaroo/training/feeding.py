@@ -11,6 +11,7 @@ record's randomness drawn from ``(seed, epoch, record)``; `micro_batches` pads o
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -136,12 +137,14 @@ class RecordEncoder:
     frames): inline, or ahead of time in ``workers`` threads (one task per record; each thread has
     its own copy of the processor, as tokenizers are not thread-safe)."""
 
-    def __init__(self, recipe: Recipe, processor: Any, items: Sequence[TrainingRecord], workers: int) -> None:
+    def __init__(self, recipe: Recipe, processor: Any, items: Sequence[TrainingRecord], workers: int,
+                 visual_cache: Any = None) -> None:
         import threading
 
         self.recipe = recipe
         self.processor = processor
         self.items = items
+        self.visual_cache = visual_cache  # a kangaroo.training.visual_cache.VisualTokenCache, or None
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="encode") if workers > 0 else None
         self._local = threading.local()
 
@@ -171,12 +174,28 @@ class RecordEncoder:
         item = self.items[index]
         rng = np.random.default_rng([self.recipe.run.seed, epoch, index])
         low, high = self.recipe.data.image_time_range
+        cache = self.visual_cache
+        cached = cache.get(index) if cache is not None else None
         try:
-            example = encode_record(item.record, processor, item.root, rng=rng,
-                                    image_time_range=(low, high))
+            example = encode_record(item.record, processor, item.root, rng=rng, image_time_range=(low, high),
+                                    frame_counts=None if cached is None else cached.frame_counts)
         except ExampleError as exc:
             return None, str(exc), item.record.id
+        if cache is not None and example.frame_counts:
+            if cached is None:
+                cached = cache.compute(example.pixel_values, example.timestamps, example.frame_counts)
+                if not has_still_image(item):  # a still image gets a new random time at every visit
+                    cache.put(index, cached)
+            example = dataclasses.replace(example, pixel_values=None, timestamps=None, visual_tokens=cached.tokens)
         return example, None, item.record.id
+
+
+def has_still_image(item: TrainingRecord) -> bool:
+    """Whether one of the record's videos is a still image (given a random time at each visit)."""
+    from kangaroo.data.records import video_paths
+    from kangaroo.video.stills import IMAGE_SUFFIXES
+
+    return any(path.suffix.lower() in IMAGE_SUFFIXES for path in video_paths(item.record, item.root))
 
 
 class EncodedRecords:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kangaroo.model.layout import PROJECTOR_TYPES
+
 from .model_setup import describe_model_source, meta_model
 from .recipe import (
     MODULE_NAMES,
@@ -37,6 +39,8 @@ def validate_recipe(
     _check_values(recipe, errors)
     if recipe.objective == "world_vision":
         _check_world_vision(recipe, errors)
+    elif recipe.objective == "world_align":
+        _check_world_align(recipe, errors)
     else:
         _check_data(recipe, errors, warnings)
     if build_model:
@@ -52,8 +56,8 @@ def _check_values(recipe: Recipe, errors: list[str]) -> None:
         errors.append(f"objective: {recipe.objective!r} is not one of {', '.join(OBJECTIVES)}")
     if recipe.precision not in PRECISIONS:
         errors.append(f"precision: {recipe.precision!r} is not one of {', '.join(PRECISIONS)}")
-    if m.projector_type not in ("linear", "ccam"):
-        errors.append(f"model.projector_type: {m.projector_type!r} is not linear or ccam")
+    if m.projector_type not in PROJECTOR_TYPES:
+        errors.append(f"model.projector_type: {m.projector_type!r} is not one of {', '.join(PROJECTOR_TYPES)}")
     if m.image_size is not None and m.image_size < 1:
         errors.append(f"model.image_size: must be positive, got {m.image_size}")
     if m.patchify_kernel is not None and (len(m.patchify_kernel) != 3 or min(m.patchify_kernel) < 1):
@@ -136,6 +140,20 @@ def _check_world_vision(recipe: Recipe, errors: list[str]) -> None:
                       f"[vision_tower]), got {recipe.trainable}")
     if recipe.data.records or recipe.data.synth or recipe.data.mixture:
         errors.append("data: objective world_vision renders its own frames; remove data.records / synth / mixture")
+
+
+def _check_world_align(recipe: Recipe, errors: list[str]) -> None:
+    """A world-align stage trains the vision side against fixed word embeddings, on rendered clips."""
+    if recipe.schedule.steps is None:
+        errors.append("schedule.steps: objective world_align needs a number of steps (it has no records for epochs)")
+    trainable = resolve_trainable(recipe.trainable)
+    if "language_model" in trainable or not trainable:
+        errors.append(f"trainable: objective world_align trains the vision side (vision_tower, patchify, "
+                      f"projector), not the LLM whose embeddings are its targets, got {recipe.trainable}")
+    if recipe.data.frames.num_frames is None:
+        errors.append("data.frames: objective world_align renders clips of data.frames.num_frames frames; set num_frames")
+    if recipe.data.records or recipe.data.synth or recipe.data.mixture:
+        errors.append("data: objective world_align renders its own clips; remove data.records / synth / mixture")
 
 
 def _check_data(recipe: Recipe, errors: list[str], warnings: list[str]) -> None:

@@ -41,7 +41,7 @@ from kangaroo.video.sampling import DEFAULT_SAMPLING, FrameSampling
 
 MODULE_NAMES = ("vision_tower", "patchify", "projector", "language_model")  # trainable units of the model
 PRECISIONS = ("bf16", "fp32")  # autocast dtype; fp32 = no autocast
-OBJECTIVES = ("language_modelling", "world_vision")  # what a stage trains on (Recipe.objective)
+OBJECTIVES = ("language_modelling", "world_vision", "world_align")  # what a stage trains on (Recipe.objective)
 WEIGHT_DTYPES = ("float32", "bfloat16", "float16")
 FINAL_DIR = "final"  # <run_dir>/final: the finished stage as a saved model + processor (next stage's init)
 FINAL_MARKER = "COMPLETE"  # written last into FINAL_DIR
@@ -63,7 +63,7 @@ class ModelSection:
     from_stage: str | None = None  # previous stage's run dir (relative to run.output_dir): start from its final model
     vision_dir: str | None = None  # init=components: local CLIP/SigLIP vision checkpoint (EVA-CLIP-L in the paper)
     llm_dir: str | None = None  # init=components: local causal LM + tokenizer (Llama-3-8B-Instruct in the paper)
-    projector_type: str = "linear"  # builders and components: linear (Kangaroo) | ccam (Video-CCAM)
+    projector_type: str = "linear"  # builders and components: linear (Kangaroo) | mlp (LLaVA mlp2x_gelu) | ccam (Video-CCAM)
     seed: int = 0  # kangaroo_tiny: seed of the random initial weights
     image_size: int | None = None  # frame side in px; the ViT position table is interpolated when it differs
     patchify_kernel: list[int] | None = None  # [t, h, w]; [1, 1, 1] = no patchify; a change starts it as averaging
@@ -95,6 +95,7 @@ class DataSection:
     image_time_range: list[float] = field(default_factory=lambda: [0.0, 60.0])  # images get a random t in this range (s)
     shuffle: bool = True  # a new order every epoch, from (run.seed, epoch)
     workers: int = 0  # threads that decode the next records while the model trains (0: inline)
+    cache_visual_tokens: bool = True  # vision side frozen, one process: each record's visual tokens computed once
 
 
 @dataclass
@@ -152,7 +153,10 @@ class Recipe:
     stage: str = "train"  # name of the stage (free text)
     # language_modelling: next-token loss on the data's records | world_vision: the vision tower
     # learns the synthetic world's ground truth per patch (kangaroo.training.world_vision; no records;
-    # schedule.steps x schedule.batch_size frames, optim.lr, trainable [vision_tower])
+    # schedule.steps x schedule.batch_size frames, optim.lr, trainable [vision_tower]) | world_align: the
+    # visual tokens of rendered clips learn to equal the text embeddings of the colours and shapes
+    # they show (kangaroo.training.world_align; no records; schedule.steps x schedule.batch_size clips
+    # of data.frames.num_frames frames; trainable: the vision side, not language_model)
     objective: str = "language_modelling"
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)

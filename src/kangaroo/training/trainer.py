@@ -169,6 +169,8 @@ def train(
     try:
         if recipe.objective == "world_vision":
             return _train_world_vision(recipe, log or logger.info, started)
+        if recipe.objective == "world_align":
+            return _train_world_align(recipe, log or logger.info, started)
         trainer = StageTrainer(recipe, progress=progress, log=log or logger.info, stop_after=stop_after,
                                started=started)
         trainer.setup()
@@ -276,6 +278,17 @@ class StageTrainer:
                                pad_id=pad_token_id(self.processor), autocast=AUTOCAST.get(recipe.precision), ctx=ctx)
         self.checkpoint_path = latest
 
+    def _visual_cache(self) -> Any:
+        """A `VisualTokenCache` when ``data.cache_visual_tokens`` is on, the vision side is frozen and
+        the run is one process (a sharded model's forward is collective); else None."""
+        from .visual_cache import VisualTokenCache, vision_is_frozen
+
+        model = self.parts.model
+        if not self.recipe.data.cache_visual_tokens or self.ctx.world_size > 1 or not vision_is_frozen(model):
+            return None
+        self.log(f"{self.recipe.stage}: vision side frozen: each record's visual tokens are computed once and kept")
+        return VisualTokenCache(model, autocast=self.parts.autocast)
+
     # -- train ---------------------------------------------------------------------------------
     def train(self) -> TrainResult:
         """Run the remaining steps (call `setup` first). A checkpoint is saved every
@@ -290,7 +303,8 @@ class StageTrainer:
         steps_run = 0
         elapsed_before = state.elapsed_s
         loop_started = time.perf_counter()
-        encoder = RecordEncoder(recipe, self.processor, self.items, workers=recipe.data.workers)
+        encoder = RecordEncoder(recipe, self.processor, self.items, workers=recipe.data.workers,
+                                visual_cache=self._visual_cache())
         per_step = recipe.schedule.batch_size * recipe.schedule.grad_accum
         with _StopFlag() as stop, _progress_bar(self.progress, recipe.stage, steps, state.step) as bar, encoder:
             upcoming = encoder.submit(*self.stream.take(state.position, per_step)) if state.step < steps else None
@@ -362,17 +376,14 @@ class StageTrainer:
 WORLD_VISION_FILE = "world_vision.json"  # <run_dir>/world_vision.json: the probe of a world-vision stage
 
 
-def _train_world_vision(recipe: Recipe, log: Callable[[str], None], started: float) -> TrainResult:
-    """A world-vision stage: the tower learns the world's ground truth (`world_vision.pretrain_vision`),
-    a fresh linear probe on held-out scenes measures what it sees (written to ``world_vision.json``
-    and logged), and ``final/`` holds the whole model for the next stage. Short enough to rerun
-    from the start when interrupted; a finished one is found, not rerun."""
-    from .world_vision import linear_probe, pretrain_vision
-
+def _finished_world_stage(recipe: Recipe, report: str, log: Callable[[str], None],
+                          started: float) -> TrainResult | None:
+    """The result of a world stage that already finished (its report read back), or None. Checks that
+    the previous stage finished when this one has not."""
     run_dir, steps = recipe.output_dir, int(recipe.schedule.steps or 0)
     if final_model_dir(run_dir) is not None:
         log(f"{recipe.stage}: already finished ({run_dir / FINAL_DIR})")
-        done = json.loads((run_dir / WORLD_VISION_FILE).read_text(encoding="utf-8"))
+        done = json.loads((run_dir / report).read_text(encoding="utf-8"))
         return TrainResult(run_dir=run_dir, final_dir=run_dir / FINAL_DIR, total_steps=steps, steps_run=0,
                            resumed_from=steps, losses=done["losses"], seconds=time.perf_counter() - started)
     previous = recipe.from_stage_dir()
@@ -382,20 +393,72 @@ def _train_world_vision(recipe: Recipe, log: Callable[[str], None], started: flo
     run_dir.mkdir(parents=True, exist_ok=True)
     write_recipe_copy(recipe, run_dir, log)
     _seed_everything(recipe.run.seed)
-    model, processor = _prepare_model(recipe)
-    losses: list[float] = []
-    pretrain_vision(model, processor, steps=steps, batch_size=recipe.schedule.batch_size, lr=recipe.optim.lr,
-                    seed=recipe.run.seed, log=lambda message: log(f"{recipe.stage}: {message}"),
-                    on_step=lambda step, loss: losses.append(loss))
-    probe = linear_probe(model, processor, seed=recipe.run.seed)
-    atomic_write_json(run_dir / WORLD_VISION_FILE, {"steps": steps, "frames_per_step": recipe.schedule.batch_size,
-                                                    "probe": asdict(probe), "losses": losses})
-    log(f"{recipe.stage}: linear probe on held-out scenes, per patch: colour {probe.colour:.1%}, "
-        f"shape {probe.shape:.1%}, background {probe.background:.1%}")
+    return None
+
+
+def _finish_world_stage(recipe: Recipe, model: Any, processor: Any, losses: list[float], log: Callable[[str], None],
+                        started: float) -> TrainResult:
+    run_dir, steps = recipe.output_dir, int(recipe.schedule.steps or 0)
     export_final(model, processor, run_dir, recipe)
     log(f"{recipe.stage}: finished {steps} steps; model in {run_dir / FINAL_DIR}")
     return TrainResult(run_dir=run_dir, final_dir=run_dir / FINAL_DIR, total_steps=steps, steps_run=steps,
                        resumed_from=None, losses=losses, seconds=time.perf_counter() - started)
+
+
+def _train_world_vision(recipe: Recipe, log: Callable[[str], None], started: float) -> TrainResult:
+    """A world-vision stage: the tower learns the world's ground truth (`world_vision.pretrain_vision`),
+    a fresh linear probe on held-out scenes measures what it sees (written to ``world_vision.json``
+    and logged), and ``final/`` holds the whole model for the next stage. Short enough to rerun
+    from the start when interrupted; a finished one is found, not rerun."""
+    from .world_vision import linear_probe, pretrain_vision
+
+    done = _finished_world_stage(recipe, WORLD_VISION_FILE, log, started)
+    if done is not None:
+        return done
+    model, processor = _prepare_model(recipe)
+    losses: list[float] = []
+    steps = int(recipe.schedule.steps or 0)
+    pretrain_vision(model, processor, steps=steps, batch_size=recipe.schedule.batch_size, lr=recipe.optim.lr,
+                    seed=recipe.run.seed, log=lambda message: log(f"{recipe.stage}: {message}"),
+                    on_step=lambda step, loss: losses.append(loss))
+    probe = linear_probe(model, processor, seed=recipe.run.seed)
+    atomic_write_json(recipe.output_dir / WORLD_VISION_FILE,
+                      {"steps": steps, "frames_per_step": recipe.schedule.batch_size, "probe": asdict(probe),
+                       "losses": losses})
+    log(f"{recipe.stage}: linear probe on held-out scenes, per patch: colour {probe.colour:.1%}, "
+        f"shape {probe.shape:.1%}, background {probe.background:.1%}")
+    return _finish_world_stage(recipe, model, processor, losses, log, started)
+
+
+WORLD_ALIGN_FILE = "world_align.json"  # <run_dir>/world_align.json: what the aligned visual tokens say
+
+
+def _train_world_align(recipe: Recipe, log: Callable[[str], None], started: float) -> TrainResult:
+    """A world-align stage: the trainable vision side learns to turn rendered clips into visual tokens
+    equal to the text embeddings of what they show (`world_align.align_visual_tokens`); the words
+    decoded back from held-out clips' tokens (recall, precision) go to ``world_align.json``."""
+    from .world_align import align_visual_tokens, alignment_score
+
+    done = _finished_world_stage(recipe, WORLD_ALIGN_FILE, log, started)
+    if done is not None:
+        return done
+    model, processor = _prepare_model(recipe)
+    params = [p for p in model.parameters() if p.requires_grad]
+    losses: list[float] = []
+    steps, frames = int(recipe.schedule.steps or 0), int(recipe.data.frames.num_frames or 0)
+    model.train()
+    vectors = align_visual_tokens(model, processor, params, steps=steps, clips=recipe.schedule.batch_size,
+                                  num_frames=frames, lr=recipe.optim.lr, seed=recipe.run.seed,
+                                  log=lambda message: log(f"{recipe.stage}: {message}"),
+                                  on_step=lambda step, loss: losses.append(loss))
+    model.eval()
+    score = alignment_score(model, processor, vectors, num_frames=frames, seed=recipe.run.seed)
+    atomic_write_json(recipe.output_dir / WORLD_ALIGN_FILE,
+                      {"steps": steps, "clips_per_step": recipe.schedule.batch_size, "frames": frames,
+                       "held_out": asdict(score), "losses": losses})
+    log(f"{recipe.stage}: words read back from held-out clips' visual tokens: recall {score.recall:.1%}, "
+        f"precision {score.precision:.1%}, tokens exact {score.exact:.1%}")
+    return _finish_world_stage(recipe, model, processor, losses, log, started)
 
 
 def _fmt(value: float | None, spec: str = ".4f") -> str:

@@ -114,7 +114,7 @@ def test_builders_are_looked_up_by_name_or_alias():
 
 def test_an_unknown_name_lists_the_known_ones():
     assert find_model_builder("llama-70b") is None
-    with pytest.raises(UnknownModelError, match=r"'llama-70b'.*kangaroo_tiny \(tiny\), kangaroo_8b \(8b\)"):
+    with pytest.raises(UnknownModelError, match=r"'llama-70b'.*kangaroo_tiny \(tiny\), kangaroo_mini \(mini\), kangaroo_8b \(8b\)"):
         model_builder("llama-70b")
 
 
@@ -194,3 +194,25 @@ def test_from_components_keeps_a_padded_vocabulary(tmp_path):
     model, tok = kangaroo_from_components(vision_dir, llm_dir)
     assert model.language_model.get_input_embeddings().weight.shape[0] == padded
     model.config.check_video_token_ids(video_token_ids(tok))
+
+
+def test_the_mini_builder_uses_the_shipped_world_tokenizer_and_resolves_objects_at_the_world_size():
+    from kangaroo.model.builders import build_world_tokenizer, kangaroo_mini
+
+    mini = model_builder("mini")
+    tokenizer = build_world_tokenizer()
+    assert mini.tokenizer is build_world_tokenizer and len(tokenizer) == 2048
+    for word in ("red", "ring", "left", "down", "triangle"):  # the world's words are single tokens
+        assert len(tokenizer(" " + word, add_special_tokens=False)["input_ids"]) == 1
+    config = mini.config()
+    assert (config.vision_config.image_size, config.vision_config.patch_size) == (128, 16)  # 128 x 96 frames, no upscaling
+    assert config.text_config.vocab_size >= len(tokenizer) and config.projector_type == "mlp"
+    a, b = mini.build(seed=1), kangaroo_mini(seed=1)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+@pytest.mark.slow
+def test_the_shipped_world_tokenizer_is_what_its_recipe_trains():
+    from kangaroo.model.builders import build_world_tokenizer, train_world_tokenizer
+
+    assert train_world_tokenizer().get_vocab() == build_world_tokenizer().get_vocab()

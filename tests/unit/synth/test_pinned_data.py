@@ -13,8 +13,8 @@ from kangaroo.synth.options import WorldOptions
 from kangaroo.synth.tasks import list_tasks
 
 # sha256 over every case's JSONL bytes, then its scene files (name, bytes) in name order; last changed
-# on purpose when object-name distractors stopped surrounding the truth (kangaroo.synth.audit)
-PINNED = "2fa843e8a472761087d29fd59f39634f962219cd2af2e9c65022ae8793a341d4"
+# on purpose when multiple-choice replies became "text (B)" (kangaroo.synth.language.option_answer)
+PINNED = "901be778785564be18674a38788bb924d78f511fe14a7b4b6d8cf81205f6cc3e"
 
 
 def cases() -> list[tuple[str, str, WorldOptions]]:
