@@ -268,6 +268,7 @@ class TargetDecoder:
         if not self.ctx.is_open:  # a decoder handed several runs keeps the threading it opened with
             self.ctx.thread_type = "AUTO"
         can_skip = self.ctx.name in PER_PACKET_SKIP_CODECS
+        self._targets = targets.tolist()
         k, allow_skip = 0, can_skip
         while k < len(targets):
             reached = self._run_exact(targets, k, sink, allow_skip)
@@ -279,7 +280,6 @@ class TargetDecoder:
     def _run_exact(self, targets: np.ndarray, k: int, sink: FrameSink, allow_skip: bool) -> int:
         """One seek-and-run pass from ``targets[k]``; returns the index of the first target left."""
         n = len(targets)
-        self._targets = targets.tolist()
         seek_to, backoff = int(targets[k]), self.frame_ticks
         for _attempt in range(12):
             landed = self._seek(seek_to, k, targets)
