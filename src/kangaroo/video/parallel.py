@@ -3,9 +3,10 @@
 A GOP (a keyframe and the frames up to the next one) decodes without the others, so the targets
 of different GOPs can be decoded at the same time by separate decoders, each on its own open
 container. PyAV releases the GIL while FFmpeg demuxes, decodes and scales, so plain threads run
-in parallel. Each decoder still drops the non-reference frames no target needs, which FFmpeg's
-frame threading inside one decoder cannot make as cheap (every frame goes through its hand-over
-between threads); that stays the way when the targets lie in one GOP or there is no keyframe index.
+in parallel, and each decoder still drops the non-reference frames no target needs. FFmpeg's
+frame threading inside one decoder, where each frame waits for the frames it refers to, stays
+the way when the targets lie in one GOP, there is no keyframe index, or the GOPs' work cannot be
+shared out evenly.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from .container import (
     video_stream,
 )
 
-# FFmpeg's frame threading on n threads decodes a stream about this many times n as fast as one
-# thread (H.264 reference frames, 720p, 2 CPUs: see docs/benchmarks.md).
+# FFmpeg's frame threading on n threads is taken to decode about this many times n as fast as one
+# thread (an estimate, below linear: each frame waits for the rows it refers to).
 FRAME_THREADING_GAIN = 0.75
 
 
