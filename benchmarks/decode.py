@@ -52,7 +52,7 @@ TARGETS = (("kangaroo exact", "time", 0.8, 0.65), ("kangaroo keyframe", "time", 
 TARGET_FRAMES = 160
 DECORD_MISSING = (
     "decord is not installed (it is a benchmark-only dependency, not a kangaroo requirement).\n"
-    "Install it with:  .venv/bin/pip install decord   (or the extra:  .venv/bin/pip install -e '.[benchmark]')\n"
+    "Install it with:  .venv/bin/pip install decord\n"
     "(where no decord wheel exists for your Python/platform, try:  .venv/bin/pip install eva-decord)"
 )
 CACHE_VERSION = 2  # bump when the generated content changes
