@@ -75,7 +75,8 @@ def invoke(*args: object, input: str | None = None):
 
 
 def test_ask_json_on_the_random_tiny_model(video: Path, kangaroo_cache: Path) -> None:
-    result = invoke("ask", video, "What is shown?", "--frames", FRAMES, "--max-new-tokens", 4, "--json")
+    result = invoke("ask", video, "What is shown?", "--model", "random", "--frames", FRAMES, "--max-new-tokens", 4,
+                    "--json")
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
     assert answer["random_weights"] is True and isinstance(answer["answer"], str)
@@ -101,14 +102,18 @@ def test_ask_with_a_model_dir_answers_like_model_chat(video: Path, model_dir: Pa
 
 
 def test_a_plain_ask_prints_no_warning_but_kangaroos_own(video: Path, tmp_path: Path) -> None:
-    """What a user sees on stderr from `kangaroo ask`: only kangaroo's random-weights warning, no
-    FutureWarning / DeprecationWarning / UserWarning or logger warning from the libraries below
-    (every warning shown, as ``python -W default``), both when the tiny model is built and when
-    it is read from the cache."""
+    """What a user sees on stderr from `kangaroo ask`: nothing with the bundled model (the default),
+    and only kangaroo's random-weights warning with ``--model random`` -- no FutureWarning /
+    DeprecationWarning / UserWarning or logger warning from the libraries below (every warning
+    shown, as ``python -W default``), both when the tiny model is built and when it is read from
+    the cache."""
     env = {**os.environ, "KANGAROO_CACHE": str(tmp_path / "cache"), "PYTHONWARNINGS": "default"}
     cmd = [sys.executable, "-m", "kangaroo.cli", "ask", str(video), "What happens?", "--max-new-tokens", "4"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert not (tmp_path / "cache").exists()  # the bundled model is read from the package
     for _ in ("build", "cached"):
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+        result = subprocess.run([*cmd, "--model", "random"], capture_output=True, text=True, timeout=180, env=env)
         assert result.returncode == 0, result.stderr
         assert " ".join(result.stderr.split()) == f"warning: {RANDOM_WEIGHTS_WARNING}", result.stderr
 
@@ -137,7 +142,7 @@ def test_a_bad_video_command_reports_an_error_and_the_session_goes_on(
 
 
 def test_chat_on_the_random_model_warns_and_rejects_unknown_commands(video: Path) -> None:
-    result = invoke("chat", video, "--frames", FRAMES, input="/frobnicate\n")
+    result = invoke("chat", video, "--model", "random", "--frames", FRAMES, input="/frobnicate\n")
     assert result.exit_code == 0, result.output
     assert RANDOM_WEIGHTS_WARNING in " ".join(result.stderr.split())
     assert "unknown command '/frobnicate'" in result.stderr and result.stdout == ""

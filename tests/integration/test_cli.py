@@ -144,14 +144,18 @@ def test_bad_arguments_exit_2_with_one_line(
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_demo_makes_video_probe_frames_and_sheet(tmp_path: Path) -> None:
+def test_demo_renders_unseen_videos_shows_what_the_model_sees_and_scores_its_answers(tmp_path: Path) -> None:
+    from kangaroo.inference.world_demo import DEMO_QUESTIONS
+
     out = tmp_path / "demo"
-    result = run_cli("demo", "--out", out, "--num-frames", 4)
+    result = run_cli("demo", "--out", out, "--num-frames", 4, "--model", "random")
     assert result.returncode == 0, result.stderr
-    assert (out / "sample.mp4").is_file() and (out / "frames" / "contact_sheet.png").is_file()
-    manifest = json.loads((out / "frames" / "frames.json").read_text())
-    assert len(manifest["files"]) == 4 and np.all(np.diff(manifest["timestamps"]) > 0)
-    assert "contact_sheet.png" in result.stdout and "h264" in result.stdout
+    sheets = sorted((out / "frames").glob("*/contact_sheet.png"))
+    assert len(sheets) == len(DEMO_QUESTIONS) and all("-test-" in p.parent.name for p in sheets)
+    manifest = json.loads((sheets[0].parent / "frames.json").read_text())
+    assert len(manifest["files"]) == 4 and np.all(np.diff(manifest["timestamps"]) > 0)  # what the model sampled
+    assert "contact_sheet.png" in result.stdout and f"of {len(DEMO_QUESTIONS)} right" in result.stdout
+    assert "random weights" in result.stdout and "random weights" in result.stderr
 
 
 @pytest.mark.parametrize("command", [[], ["probe"], ["frames"], ["demo"]])

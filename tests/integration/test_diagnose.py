@@ -26,7 +26,7 @@ def records_file(tmp_path_factory):
 def test_answer_scores_equal_one_option_at_a_time(records_file):
     from kangaroo.eval.diagnostics import read_choice_records
 
-    model, processor, _ = load_chat_model(None)
+    model, processor, _ = load_chat_model("random")
     records, root = read_choice_records(records_file)
     record = records[0]
     four = processor.with_sampling(processor.sampling.with_frames(4))
@@ -52,7 +52,7 @@ def test_answer_scores_equal_one_option_at_a_time(records_file):
 def test_diagnose_measures_every_condition_and_the_visual_tokens(records_file):
     from kangaroo.eval.diagnostics import read_choice_records
 
-    model, processor, _ = load_chat_model(None)
+    model, processor, _ = load_chat_model("random")
     records, root = read_choice_records(records_file)
     diagnosis = diagnose(model, processor, records, root, num_frames=4)
     assert diagnosis.records == 4 and set(diagnosis.conditions) == set(CONDITIONS)

@@ -157,7 +157,7 @@ def test_cli_runs_synthetic_tasks_resumes_and_reports(tmp_path, monkeypatch):
     args = ["eval", "--task", "synth_mcq,synth_grounding_zh", "-d", "data", "--limit", "3", "-o", "out", "-b", "2"]
     first = _kangaroo(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "RANDOM weights" in first.stderr and "synth_mcq" in first.stdout
+    assert "RANDOM weights" not in first.stderr and "synth_mcq" in first.stdout  # the bundled model by default
     assert (tmp_path / "data" / "synth" / "mcq_count_test.jsonl").is_file()
     assert (tmp_path / "data" / "synth_zh" / "grounding_test.jsonl").is_file()
     predictions = (tmp_path / "out" / "synth_mcq" / "frames_16" / "predictions.jsonl").read_text()
@@ -227,6 +227,19 @@ def test_kangaroo_encodes_each_loaded_video_once(tmp_path):
     replies = {k: r["reply"] for k, r in _predictions(tmp_path / "out" / "videomme" / "frames_4").items()}
     assert replies == {k: r["reply"] for k, r in _predictions(tmp_path / "ref" / "videomme" / "frames_4").items()}
     assert reference["overall"]["scored"] == 5
+
+
+def test_look_answers_are_scored_by_their_word(tmp_path):
+    import dataclasses
+
+    base = load_task("synth_look")
+    task = dataclasses.replace(base, data={**base.data, "num": 20})
+    oracle = run_task(OracleBackend(), task, tmp_path / "data", tmp_path / "oracle")["overall"]
+    assert oracle["keyword_recall"] == 100.0 and oracle["scored"] >= 12  # top / bottom name no keyword
+    rows = _predictions(tmp_path / "oracle" / "synth_look" / "frames_16")
+    assert {r["groups"]["question_type"] for r in rows.values() if "keyword_recall" in r} >= {"colour", "shape", "side"}
+    red = run_task(ConstantBackend("red"), task, tmp_path / "data", tmp_path / "constant")["overall"]
+    assert red["keyword_recall"] < 25.0
 
 
 @pytest.mark.parametrize("name", ["synth_open", "synth_open_zh"])

@@ -123,7 +123,7 @@ def _backend(kind: BackendKind, model: str | None, base_url: str | None, device:
         device = _default_device()
     backend = KangarooBackend(model, device=device, batch_size=batch_size)
     if backend.is_random:
-        err_console.print("[yellow]warning:[/] no --model: evaluating the tiny model with RANDOM weights "
+        err_console.print("[yellow]warning:[/] evaluating the tiny model with RANDOM weights "
                           "(a check of the pipeline; its scores mean nothing)", highlight=False)
     return backend
 
@@ -144,7 +144,7 @@ def eval_command(
                                  "annotation files is used (DIR for every task, or TASK=DIR; repeatable). "
                                  "Synthetic tasks generate their data here.")] = None,
     model: Annotated[str | None, typer.Option(
-        "--model", "-m", help="Kangaroo model directory (default: the random tiny model); the served model's "
+        "--model", "-m", help="Kangaroo model directory, or random (default: the bundled model); the served model's "
                               "name with --base-url; the reply of --backend constant.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Results folder (reruns resume here).")] = Path("eval-results"),
     frames: Annotated[str | None, typer.Option(
@@ -290,7 +290,7 @@ def _print_summary(results: list[dict[str, Any]]) -> None:
 def diagnose_command(
     records: Annotated[Path, typer.Argument(help="JSONL of choice-question records (meta.options, meta.answer), "
                                                  "e.g. from kangaroo synth mcq_direction.")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Kangaroo model directory (default: the random tiny model).")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Kangaroo model directory, or random (default: the bundled model).")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=2, help="Records to use (the first N).")] = 32,
     frames: Annotated[int | None, typer.Option("--frames", "-f", min=1, help="Frames per video (default: the processor's).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the measures as JSON.")] = False,

@@ -26,7 +26,7 @@ from .app import (
 # -- ask and chat: answers about a video ------------------------------------------------------
 
 RANDOM_WEIGHTS_WARNING = (
-    "kangaroo_tiny with random weights: answers are noise until a trained model is given with --model"
+    "kangaroo_tiny with random weights: answers are noise (leave out --model for the bundled model)"
 )
 CHAT_COMMANDS = (
     "/reset: new conversation · /video PATH: switch video · /quit, /exit or Ctrl-D: leave · /help"
@@ -36,8 +36,8 @@ ModelDirOption = Annotated[
     str | None,
     typer.Option(
         "--model",
-        help="Directory of a saved Kangaroo model and its processor "
-        "(default: kangaroo_tiny with random weights, built once into $KANGAROO_CACHE).",
+        help="Directory of a saved Kangaroo model and its processor; 'random' for kangaroo_tiny with "
+        "random weights (default: the bundled model, trained on the synthetic world).",
     ),
 ]
 FramesOption = Annotated[

@@ -23,6 +23,7 @@ from .app import (
     Aspect,
     Seek,
     _human_bytes,
+    _printable,
     _user_errors,
     app,
     console,
@@ -141,8 +142,8 @@ def demo_command(
         "kangaroo-demo"
     ),
     num_frames: Annotated[
-        int, typer.Option("--num-frames", "-n", min=1, help="Frames to sample.")
-    ] = DEFAULT_NUM_FRAMES,
+        int | None, typer.Option("--num-frames", "-n", min=1, help="Frames the model samples (default: its own sampling).")
+    ] = None,
     web: Annotated[bool, typer.Option(
         "--web", help="Open the web demo instead: chat about a video in the browser (needs pip install 'kangaroo\\[serve]').")] = False,
     model_dir: ModelDirOption = None,
@@ -150,32 +151,48 @@ def demo_command(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="--web: TCP port.")] = 7860,
     device: DeviceOption = "cpu",
 ) -> None:
-    """Make a sample video, probe it, and sample frames with a contact sheet (needs no input).
+    """Ask the bundled model about videos it never saw, beside the truth (needs no input).
 
-    The sample video shows its own clock in the corner; on the contact sheet each
-    clock should match the time written under its thumbnail. With [bold]--web[/], serve the web
-    demo instead: upload a video or pick the sample, see the sampled frames, chat with streamed
-    answers ([bold]kangaroo demo --web --model runs/tiny/final[/]).
+    Renders test-split videos of the procedural world (unseen seeds and colour-shape pairs),
+    writes the frames the model samples with a contact sheet (each frame's timestamp under it),
+    asks one question per video (direction, colour change, count, when, what appears; English and
+    Chinese) and prints each answer next to the ground truth. With [bold]--web[/], serve the web
+    demo instead: upload a video or pick the sample, chat with streamed answers.
     """
     if web:
         _web_demo(out, model_dir, host, port, device)
         return
     with _user_errors():
-        from kangaroo.video import FrameSampling, probe
-        from kangaroo.video.sample import make_sample_video
+        from kangaroo.inference.world_demo import answer_demo_questions, make_demo_questions
 
-        video = make_sample_video(out / "sample.mp4")
-        console.print(f"Made the sample video [bold]{escape(str(video))}[/]")
-        _print_info(probe(video))
-        sampling = FrameSampling(num_frames=num_frames)
-        frames_dir = out / "frames"
-        clip = _load_with_progress(str(video), sampling, {})
-        _write_frames(clip, frames_dir, sampling, {})
-        _print_written(clip, frames_dir)
-        console.print(
-            f"Open [bold]{escape(str(frames_dir / CONTACT_SHEET_NAME))}[/]: the clock burned into each frame "
-            "matches the time written under it."
-        )
+        from .model_commands import _open_chat_model
+
+        model, processor, is_random, _ = _open_chat_model(model_dir, num_frames, device, None)
+        questions = make_demo_questions(out)
+        for question in questions:
+            frames_dir = out / "frames" / question.video.stem
+            clip = _load_with_progress(str(question.video), processor.sampling, {})
+            _write_frames(clip, frames_dir, processor.sampling, {})
+        console.print(f"Rendered {len(questions)} videos the model never saw into [bold]{escape(str(out))}[/]; "
+                      f"what it sees of each: [bold]{escape(str(out / 'frames'))}/*/{CONTACT_SHEET_NAME}[/]")
+        answers = answer_demo_questions(model, processor, questions)
+    _print_demo_answers(answers)
+    right = sum(a.correct for a in answers)
+    console.print(f"{right} of {len(answers)} right" + (" (random weights: expect noise)" if is_random else ""))
+
+
+def _print_demo_answers(answers: Sequence[Any]) -> None:
+    from rich.table import Table
+
+    table = Table(show_lines=True)
+    for column in ("video", "question", "model", "truth", ""):
+        table.add_column(column, overflow="fold")
+    for answer in answers:
+        q = answer.question
+        question = q.question.split("\n")[0]  # the options are in the truth's letter
+        table.add_row(f"{q.task} ({q.language})", escape(question), escape(_printable(answer.reply)), escape(q.truth),
+                      "[green]right[/]" if answer.correct else "[red]wrong[/]")
+    console.print(table)
 
 
 def _web_demo(out: Path, model_dir: str | None, host: str, port: int, device: str) -> None:

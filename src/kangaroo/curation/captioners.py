@@ -102,13 +102,6 @@ def _config(directory: Path, backend: str) -> dict[str, Any]:
     return config
 
 
-def _short_name(directory: Path) -> str:
-    """``runs/stage5/final`` -> ``stage5/final``, ``ckpt`` -> ``ckpt`` (the parent names a final dir)."""
-    last = directory.resolve().name
-    parent = directory.resolve().parent.name
-    return f"{parent}/{last}" if last == "final" or last.startswith("checkpoint") else last
-
-
 def _check_tokens(max_new_tokens: Any, name: str = "max_new_tokens") -> int:
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise CaptionerError(f"{name} must be an integer >= 1, got {max_new_tokens!r}")
@@ -137,10 +130,10 @@ class KangarooCaptioner:
 
     def __init__(self, model_dir: str | os.PathLike[str], device: str = "cpu", dtype: Any = None,
                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> None:
-        if os.fspath(model_dir) == "tiny-random":
-            from kangaroo.inference.loading import ensure_tiny_random
+        if os.fspath(model_dir) in ("tiny-random", "random", "bundled"):
+            from kangaroo.inference.loading import resolve_model_dir
 
-            model_dir = ensure_tiny_random()
+            model_dir = resolve_model_dir(None if os.fspath(model_dir) == "bundled" else "random")
         directory = _model_dir(model_dir, "kangaroo")
         model_type = _config(directory, "kangaroo").get("model_type")
         if model_type != "kangaroo":
@@ -148,7 +141,9 @@ class KangarooCaptioner:
                                  "(use backend: transformers for other local models)")
         self.max_new_tokens = _check_tokens(max_new_tokens)
         self.model_dir, self.device, self.dtype = os.fspath(directory), device, dtype
-        self.name = f"kangaroo:{_short_name(directory)}"
+        from kangaroo.inference.loading import model_name
+
+        self.name = f"kangaroo:{model_name(directory)}"
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any] | None = None
 
@@ -318,7 +313,9 @@ class TransformersCaptioner:
             raise CaptionerError(f"transformers: {directory}: no chat template saved with the "
                                  f"{'processor' if self.is_vision else 'tokenizer'}; prompts need one")
         self.model_dir, self.device, self.dtype = os.fspath(directory), device, dtype
-        self.name = f"transformers:{_short_name(directory)}"
+        from kangaroo.inference.loading import model_name
+
+        self.name = f"transformers:{model_name(directory)}"
         self._lock = threading.Lock()
         self._model: Any = None
 

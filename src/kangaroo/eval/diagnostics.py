@@ -177,7 +177,7 @@ def _answer_scores(model: torch.nn.Module, processor: Any, prompt: list[int], fe
 def format_diagnosis(diagnosis: Diagnosis) -> str:
     """A Markdown table of ``diagnosis`` (what ``kangaroo diagnose`` prints)."""
     lines = ["| measure | real | blank | shuffled |", "|---|---|---|---|"]
-    for label, key in (("answer's first token (letter) loss, nats", "first_token_loss"),
+    for label, key in (("answer's first token (the option's first word) loss, nats", "first_token_loss"),
                        ("rest of the answer, nats per token", "rest_loss"),
                        ("option ranking accuracy", "ranking_accuracy")):
         cells = [f"{getattr(diagnosis.conditions[c], key):.3f}" for c in CONDITIONS]

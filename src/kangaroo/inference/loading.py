@@ -1,10 +1,13 @@
-"""The model chat runs on: a local directory, or the random-weights tiny model.
+"""The model chat runs on: a local directory, the bundled model, or the random-weights tiny model.
 
 `load_chat_model(model_dir)` loads a saved model with `kangaroo.model.pretrained.load_pretrained`.
-Without a directory it loads ``kangaroo_tiny`` with seeded random weights (seed 0), built once and
-saved under the cache directory (``$KANGAROO_CACHE/tiny-random``, default
-``~/.cache/kangaroo/tiny-random``): its answers are noise, but the whole chat path (video decoding,
-features, prompt, generation, KV reuse) runs for real until a trained model exists.
+Without a directory it loads the **bundled model** shipped inside the package
+(`BUNDLED_MODEL_DIR`: ``kangaroo_mini`` trained on the synthetic world by ``recipes/bundled/``; it
+answers questions about the procedural world's videos, in English and Chinese). ``"random"``
+(`RANDOM_MODEL`, ``--model random``) loads ``kangaroo_tiny`` with seeded random weights (seed 0),
+built once and saved under the cache directory (``$KANGAROO_CACHE/tiny-random``, default
+``~/.cache/kangaroo/tiny-random``): its answers are noise, but the whole chat path runs for real, in
+a model small enough for quick tests.
 
 The cached checkpoint is written to a temporary directory and renamed into place, with a marker
 file written last; a directory without a matching marker is rebuilt, never read half-written.
@@ -22,6 +25,8 @@ from kangaroo.model.pretrained import check_model_dir, load_pretrained
 from kangaroo.model.quiet import no_progress_bars
 
 RANDOM_WEIGHTS_MARKER = "kangaroo_random_weights.json"  # in a saved directory: its weights are random
+BUNDLED_MODEL_DIR = Path(__file__).with_name("bundled_model")  # shipped with the package
+RANDOM_MODEL = "random"  # the model name that means the random-weights tiny model
 TINY_RANDOM_DIR = "tiny-random"
 TINY_RANDOM_SEED = 0
 TINY_RANDOM_FRAMES = 16
@@ -38,16 +43,41 @@ def load_chat_model(
 ) -> tuple[Any, Any, bool]:
     """``(model, processor, is_random)`` ready for ``model.chat`` (in eval mode, on ``device``).
 
-    model_dir: a saved Kangaroo model directory (see `load_pretrained`); None for the
-               random-weights ``kangaroo_tiny`` (built and cached on first use, see the module docstring).
+    model_dir: a saved Kangaroo model directory (see `load_pretrained`); None for the bundled model;
+               ``"random"`` for the random-weights ``kangaroo_tiny`` (built and cached on first use).
     dtype:     a torch dtype for the weights (default: as saved).
     ``is_random`` is True for the tiny model, and for any directory carrying its marker file.
     Raises `kangaroo.model.pretrained.ModelLoadError` when the directory is missing or is not a
     saved Kangaroo model.
     """
-    directory = ensure_tiny_random() if model_dir is None else check_model_dir(model_dir)
+    directory = resolve_model_dir(model_dir)
     model, processor = load_pretrained(directory, device=device, dtype=dtype)
     return model, processor, (directory / RANDOM_WEIGHTS_MARKER).is_file()
+
+
+def resolve_model_dir(model_dir: str | os.PathLike[str] | None) -> Path:
+    """The directory ``model_dir`` names: the bundled model for None, the random-weights tiny model
+    for ``"random"`` (built on first use), else the checked directory. Raises `ModelLoadError`."""
+    if model_dir is None:
+        return check_model_dir(BUNDLED_MODEL_DIR)
+    if os.fspath(model_dir) == RANDOM_MODEL:
+        return ensure_tiny_random()
+    return check_model_dir(model_dir)
+
+
+BUNDLED_MODEL_NAME = "kangaroo-bundled"
+
+
+def model_name(model_dir: str | os.PathLike[str] | None) -> str:
+    """A short name for reports and the API: ``kangaroo-bundled`` (None), ``tiny-random``
+    (``"random"``), else the folder's name, with its parent for ``final`` / ``checkpoint-*``
+    (``runs/tiny/stage5/final`` -> ``stage5/final``)."""
+    if model_dir is None:
+        return BUNDLED_MODEL_NAME
+    if os.fspath(model_dir) == RANDOM_MODEL:
+        return TINY_RANDOM_DIR
+    parts = os.path.normpath(os.path.abspath(model_dir)).split(os.sep)
+    return "/".join(parts[-2:]) if parts[-1] == "final" or parts[-1].startswith("checkpoint") else parts[-1]
 
 
 def _tiny_random_recipe() -> dict[str, Any]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from kangaroo.inference.loading import model_name
 from kangaroo.video.sampling import FrameSampling
 
 DEFAULT_MAX_TOKENS = 256
@@ -146,7 +147,7 @@ class ChatEngine:
         self._max_model_len = max_model_len
         self.reuse = reuse
         self.decode_timeout, self.isolate = decode_timeout, isolate
-        self.model_name = served_model_name or _model_name(self.model_dir)
+        self.model_name = served_model_name or model_name(self.model_dir)
         self.features = MemoryFeatureCache(feature_entries)
         self.prefixes = PrefixCache(prefix_entries)
         self.metrics = ServerMetrics()
@@ -383,13 +384,6 @@ class ChatEngine:
             self.metrics.add(name, value)
         self.metrics.observe(latency=latency, time_to_first_token=ttft)
         return Reply(answer, "stop" if stopped else "length", prompt_tokens, completion_tokens, kept, ttft)
-
-
-def _model_name(model_dir: str | None) -> str:
-    if model_dir is None:
-        return "kangaroo-default"
-    parts = os.path.normpath(os.path.abspath(model_dir)).split(os.sep)
-    return "/".join(parts[-2:]) if parts[-1] == "final" or parts[-1].startswith("checkpoint") else parts[-1]
 
 
 def _text_of(content: Any) -> str:

@@ -12,11 +12,14 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import random
 import re
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
+
+from kangaroo.synth.options import DEFAULT_WORLD
 
 from .engine import ApiError, ChatEngine, ChatJob, GenerationOptions, MediaItem
 from .media import MediaError, check_local_path
@@ -153,14 +156,24 @@ def build_demo(engine: ChatEngine, samples: dict[str, Path], frames_dir: Path, u
     return demo
 
 
+SAMPLE_SEED = 20261207  # the world sample's scene (test split)
+
+
 def make_samples(folder: Path) -> dict[str, Path]:
-    """The bundled samples, rendered into ``folder`` on first use: a clock that shows its own time."""
+    """The bundled samples, rendered into ``folder`` on first use: a video of the procedural world
+    the bundled model never saw (test split), and a clock that shows its own time."""
+    from kangaroo.synth.render import write_scene
+    from kangaroo.synth.tasks import sample_task_scene
     from kangaroo.video.sample import make_sample_video
 
+    world = folder / "world.mp4"
+    if not world.exists():
+        scene, _, _ = sample_task_scene("caption_short", random.Random(SAMPLE_SEED), "test", DEFAULT_WORLD)
+        write_scene(scene, world)
     clock = folder / "clock.mp4"
     if not clock.exists():
         make_sample_video(clock, duration=8.0, fps=12, size=(320, 180))
-    return {"clock (8 s, shows its time)": clock}
+    return {"world (8 s, unseen by the bundled model)": world, "clock (8 s, shows its time)": clock}
 
 
 def launch_demo(engine: ChatEngine, *, host: str = "127.0.0.1", port: int = 7860, samples_dir: Path,

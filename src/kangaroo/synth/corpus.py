@@ -6,7 +6,7 @@ so the words the world uses ("red", "ring", "moves left", "红色") are single t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from .options import WorldOptions
 from .tasks import TASKS, generate
@@ -14,14 +14,14 @@ from .tasks import TASKS, generate
 LANGUAGES = ("en", "zh")
 
 
-def world_texts(per_task: int = 150, seed: int = 5) -> Iterator[str]:
-    """The message texts of ``per_task`` train-split records of each task (needle tasks, whose
-    text is that of the others, skipped) in each language; nothing is rendered or written."""
+def world_texts(tasks: Sequence[str] | None = None, per_task: int = 150, seed: int = 5) -> Iterator[str]:
+    """The message texts of ``per_task`` train-split records of each of ``tasks`` (default: every
+    task but needle, whose text is that of the others) in each language; nothing is rendered or
+    written."""
+    names = [n for n, spec in TASKS.items() if spec.media != "needle"] if tasks is None else list(tasks)
     for language in LANGUAGES:
         world = WorldOptions(language=language)
-        for name, spec in TASKS.items():
-            if spec.media == "needle":
-                continue
+        for name in names:
             for index in range(per_task):
                 record = generate(name, None, index, "train", ".", seed=seed, world=world, write=False)
                 for message in record["messages"]:

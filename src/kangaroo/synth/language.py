@@ -117,6 +117,27 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
         "en": ("From {a} to {b} seconds.", "Between {a} and {b} seconds."),
         "zh": ("从第{a}秒到第{b}秒。", "在第{a}秒到第{b}秒之间。"),
     },
+    # --- look: one word read off the first frame -------------------------------------------------
+    "look.colour": {
+        "en": ("What colour is the {shape} at the start?", "At the start, what colour is the {shape}?"),
+        "zh": ("开始时{shape}是什么颜色？", "视频开始时，{shape}是什么颜色的？"),
+    },
+    "look.shape": {
+        "en": ("What shape is the {colour} object at the start?", "At the start, which shape is {colour}?"),
+        "zh": ("开始时{colour}的物体是什么形状？", "视频开始时，{colour}的是什么图形？"),
+    },
+    "look.side": {
+        "en": ("Is {the} on the left or the right at the start?", "At the start, is {the} left or right?"),
+        "zh": ("开始时{the}在左边还是右边？", "视频开始时，{the}在画面左边还是右边？"),
+    },
+    "look.height": {
+        "en": ("Is {the} near the top or the bottom at the start?", "At the start, is {the} high or low?"),
+        "zh": ("开始时{the}靠近上方还是下方？", "视频开始时，{the}在画面上方还是下方？"),
+    },
+    "look.count": {
+        "en": ("How many objects are there at the start?", "At the start, how many shapes can be seen?"),
+        "zh": ("开始时有几个物体？", "视频开始时能看到几个图形？"),
+    },
     # --- multiple choice ------------------------------------------------------------------------
     "mcq.direction": {
         "en": (
@@ -422,6 +443,12 @@ def indefinite(colour: str, shape: str, language: str) -> str:
     if language == "zh":
         return "一个" + name
     return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+SIDE_WORDS: dict[str, dict[str, str]] = {
+    "en": {"left": "left", "right": "right", "top": "top", "bottom": "bottom"},
+    "zh": {"left": "左边", "right": "右边", "top": "上方", "bottom": "下方"},
+}
 
 
 def number_word(n: int, language: str) -> str:

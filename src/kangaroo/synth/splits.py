@@ -24,7 +24,8 @@ ones break the split (only train has rules).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Iterable
 
 from .scene import COLOURS, SHAPES, Scene
 
@@ -127,6 +128,15 @@ def held_out_in(scene: Scene) -> list[str]:
     names = [f"pair:{c} {s}" for c, s in found["pairs"] & HELD_OUT_PAIRS]
     names += [f"event:{k} {v}" for k, v in found["events"] & HELD_OUT_EVENTS]
     return sorted(names)
+
+
+def held_out_for(scene: Scene, objects: Iterable[int]) -> list[str]:
+    """The held-out compositions (as `held_out_in` names them) that involve the objects with these
+    ids: their colour-shape pairs and the events they start."""
+    ids = set(objects)
+    part = dataclasses.replace(scene, objects=[o for o in scene.objects if o.id in ids],
+                               events=[e for e in scene.events if e.objects[0] in ids])
+    return held_out_in(part)
 
 
 def check_scene(scene: Scene, split: str) -> list[str]:

@@ -156,7 +156,7 @@ def test_resolve_names_directories_and_unknowns(tmp_path) -> None:
     assert resolve_model_config("kangaroo_tiny").vision_config.image_size == 112
     kangaroo_tiny_config(projector_type="ccam").save_pretrained(model_dir)
     assert resolve_model_config(str(model_dir)).projector_type == "ccam"
-    with pytest.raises(UnknownModelError, match=r"kangaroo_tiny \(tiny\), kangaroo_8b \(8b\)"):
+    with pytest.raises(UnknownModelError, match=r"kangaroo_tiny \(tiny\), kangaroo_mini \(mini\), kangaroo_8b \(8b\)"):
         resolve_model_config("llama-70b")
     with pytest.raises(ModelLoadError, match=r"no config\.json"):
         resolve_model_config(str(empty))

@@ -16,6 +16,7 @@ from kangaroo.synth.splits import (
     SPLITS,
     allowed_for,
     check_scene,
+    held_out_for,
     held_out_in,
     normalise_split,
     record_seed,
@@ -118,3 +119,13 @@ def test_sampled_val_and_test_scenes_hold_held_out_compositions(split: str) -> N
         seen.update(found)
     assert any(name.startswith("pair:") for name in seen)
     assert any(name.startswith("event:") for name in seen)
+
+
+def test_held_out_for_names_only_what_the_asked_objects_compose() -> None:
+    colour, shape = sorted(HELD_OUT_PAIRS)[0]
+    seen_shape = next(s for s in SHAPES if (colour, s) not in HELD_OUT_PAIRS and s != shape)
+    held = _obj(0, shape, [(0.0, colour)])
+    seen = _obj(1, seen_shape, [(0.0, colour)], x=0.2)
+    scene = _scene([held, seen], [])
+    assert held_out_for(scene, [0]) == [f"pair:{colour} {shape}"] == held_out_in(scene)
+    assert held_out_for(scene, [1]) == [] and held_out_for(scene, []) == []

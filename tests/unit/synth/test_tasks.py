@@ -24,7 +24,7 @@ from kangaroo.video import load_video
 
 EXPECTED_TASKS = {
     "caption_short", "caption_detailed", "mcq_direction", "mcq_count", "mcq_order", "mcq_colour_change",
-    "mcq_appear", "mcq_end", "open_qa", "multi_round", "grounding", "needle", "image_caption",
+    "mcq_appear", "mcq_end", "open_qa", "multi_round", "grounding", "needle", "image_caption", "look",
 }
 MCQ_TASKS = sorted(name for name in EXPECTED_TASKS if name.startswith("mcq_"))
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -381,3 +381,28 @@ def test_detailed_caption_tells_every_event_with_its_time_and_the_knobs() -> Non
         assert scene.text_overlay is not None
         assert " ".join(scene.text_overlay["text"].split()) in caption and "\n" not in caption
         assert "cut" in caption and "face" in caption
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_look_answers_are_read_off_the_first_frame(language: str) -> None:
+    """Every "look" answer is true of the scene at 0 s: the colour of the only shape of its kind,
+    the shape of the only object of its colour, the side / height of a clearly placed object, the
+    number of objects shown."""
+    from kangaroo.synth.language import SIDE_WORDS, colour_word, number_word, shape_word
+
+    kinds = set()
+    for index in range(60):
+        scene, built, _ = sample_task_scene("look", random.Random(index), "train", WorldOptions(language=language))
+        kind, answer = built.extra["question_type"], built.turns[0].answer
+        kinds.add(kind)
+        shown = [o for o in scene.objects if o.visible_at(0.0) and o.visible_at(0.5)]
+        if kind == "count_start":
+            assert answer == number_word(len(shown), language)
+            continue
+        (obj,) = [o for o in shown if o.id == built.extra["objects"][0]]
+        x, y = obj.position_at(0.0)
+        expected = {"colour": colour_word(obj.colour_at(0.0), language), "shape": shape_word(obj.shape, language),
+                    "side": SIDE_WORDS[language]["left" if x < 0.5 else "right"],
+                    "height": SIDE_WORDS[language]["top" if y < 0.5 else "bottom"]}[kind]
+        assert answer == expected, (kind, built.turns[0].question)
+    assert kinds == {"colour", "shape", "side", "height", "count_start"}

@@ -15,13 +15,6 @@ from kangaroo.video.sampling import FrameSampling
 from .base import GenerationRequest
 
 
-def _short_name(model_dir: str) -> str:
-    """``runs/tiny/stage5/final`` -> ``stage5/final``; ``ckpt/`` -> ``ckpt``."""
-    parts = os.path.normpath(os.path.abspath(model_dir)).split(os.sep)
-    last = parts[-1]
-    return "/".join(parts[-2:]) if last == "final" or last.startswith("checkpoint") else last
-
-
 @dataclass(eq=False)  # compared and hashed by identity: one loaded clip, one set of features
 class LoadedVideo:
     """A sample's frames for the model; ``features`` is filled by the first prompt that needs
@@ -39,7 +32,7 @@ class KangarooBackend:
 
     def __init__(self, model_dir: str | os.PathLike[str] | None, device: str = "cpu", dtype: Any = None,
                  batch_size: int = 1) -> None:
-        from kangaroo.inference.loading import load_chat_model
+        from kangaroo.inference.loading import load_chat_model, model_name
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -47,7 +40,7 @@ class KangarooBackend:
         self.model_dir = None if model_dir is None else os.fspath(model_dir)
         self.device = device
         self.batch_size = batch_size
-        self.name = "kangaroo:" + (_short_name(self.model_dir) if self.model_dir else "tiny-random")
+        self.name = "kangaroo:" + model_name(self.model_dir)
 
     def describe(self) -> dict[str, Any]:
         config = self.model.config

@@ -17,7 +17,10 @@ Options (the task's ``data``):
 Sample fields: ``question`` is the record's whole user text (the options are already in it),
 ``options``/``answer`` from ``meta.options``/``meta.answer`` for choice questions, and the
 truth in seconds (a time or ``[start, end]``) from ``meta.times`` for grounding; ``groups``
-are the synth task and its ``question_type``. Samples alternate between the synth tasks.
+are the synth task, its ``question_type`` and its ``composition``: ``held-out`` when an object
+the question is about (``meta.objects``; the whole scene for a question about none) is a
+colour-shape pair or starts an event that training never shows (`kangaroo.synth.splits`), else
+``seen``. Samples alternate between the synth tasks.
 """
 
 from __future__ import annotations
@@ -89,8 +92,28 @@ def _sample(record: Any, root: Path, task: str, keywords: bool = False) -> EvalS
     video = root / record.video
     return EvalSample(
         id=record.id, question=question, options=options, answer=answer, video=str(video),
-        groups={"task": task, "question_type": str(meta.get("question_type", task))},
+        groups={"task": task, "question_type": str(meta.get("question_type", task)),
+                "composition": _composition(meta, root)},
         error=None if video.exists() else f"video not found: {video}",
         extra={"language": meta.get("language"), "duration": meta.get("duration")},
         keywords=found,
     )
+
+
+def _composition(meta: dict[str, Any], root: Path) -> str:
+    """``held-out`` or ``seen``: whether the question involves a composition training never shows."""
+    if not meta.get("held_out"):
+        return "seen"
+    objects = meta.get("objects")
+    if objects is None or not meta.get("scene"):
+        return "held-out"
+    import json
+
+    from kangaroo.synth.scene import Scene
+    from kangaroo.synth.splits import held_out_for
+
+    try:
+        scene = Scene.from_dict(json.loads((root / meta["scene"]).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return "held-out"  # the scene file is gone: count the question with its scene
+    return "held-out" if held_out_for(scene, objects) else "seen"

@@ -18,6 +18,7 @@ from . import (
     caption_short,
     grounding,
     image_caption,
+    look,
     mcq_appear,
     mcq_colour_change,
     mcq_count,
@@ -44,6 +45,7 @@ FAMILIES: tuple[Task, ...] = (
     grounding.TASK,
     needle.TASK,
     image_caption.TASK,
+    look.TASK,
 )
 
 __all__ = ["FAMILIES", "Built", "Task", "Turn"]

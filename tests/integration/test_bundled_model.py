@@ -1,0 +1,57 @@
+"""The bundled model as shipped: the default of every command, small enough for the package, and
+reading the video where it does (docs/results.md): held-out "look" questions (one word off the start
+of the video) answered well above their blank-video control, multiple-choice replies that always
+name an option. A regression in loading, processing or prompting fails here.
+
+The thresholds sit a few points inside what the shipped weights measure on the same fixed test
+data (synth_look: 44.4% real, 30.3% blank; greedy decoding, so the numbers are exact)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from kangaroo.eval.backends.kangaroo import KangarooBackend
+from kangaroo.eval.runner import run_task
+from kangaroo.eval.task import load_task
+from kangaroo.inference.loading import BUNDLED_MODEL_DIR, BUNDLED_MODEL_NAME, load_chat_model
+
+pytestmark = pytest.mark.integration
+
+PER_FAMILY = 10  # x 6 multiple-choice families = 60 held-out questions
+LOOK_MIN_REAL = 40.0  # % keyword accuracy with the real video (measured 44.4)
+LOOK_MIN_GAIN = 10.0  # points above the blank-video control (measured 14.1)
+
+
+@pytest.fixture(scope="module")
+def backend() -> KangarooBackend:
+    return KangarooBackend(None)
+
+
+def test_the_bundled_model_is_the_default_and_fits_in_the_package(backend: KangarooBackend) -> None:
+    _, processor, is_random = load_chat_model(None)
+    assert not is_random and backend.name == f"kangaroo:{BUNDLED_MODEL_NAME}"
+    weights = BUNDLED_MODEL_DIR / "model.safetensors"
+    assert weights.stat().st_size <= 25 * 2**20
+    assert processor.sampling.num_frames == 16  # what it was trained and evaluated with
+
+
+def test_the_bundled_model_reads_look_questions_off_the_video(backend: KangarooBackend, tmp_path: Path) -> None:
+    task = load_task("synth_look")  # 120 held-out test-split questions, fixed seed
+    real = run_task(backend, task, tmp_path / "data", tmp_path / "out")
+    blank = run_task(backend, task, tmp_path / "data", tmp_path / "out", video_control="blank")
+    assert real is not None and blank is not None and real["overall"]["errors"] == 0
+    assert real["overall"]["accuracy"] >= LOOK_MIN_REAL, real["overall"]
+    assert real["overall"]["accuracy"] - blank["overall"]["accuracy"] >= LOOK_MIN_GAIN, (real["overall"], blank["overall"])
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_bundled_model_answers_every_multiple_choice_question_with_an_option(
+        backend: KangarooBackend, tmp_path: Path, language: str) -> None:
+    task = load_task("synth_mcq" if language == "en" else "synth_mcq_zh")
+    task = dataclasses.replace(task, data={**task.data, "num": PER_FAMILY, "seed": 4242})  # test split, unseen seed
+    real = run_task(backend, task, tmp_path / "data", tmp_path / "out")
+    assert real is not None and real["overall"]["total"] == 6 * PER_FAMILY and real["overall"]["errors"] == 0
+    assert real["overall"]["unparsed_rate"] == 0.0  # every reply names one of the four options
