@@ -60,8 +60,10 @@ def make_demo_questions(out_dir: str | os.PathLike[str], seed: int = DEMO_SEED) 
         user, assistant = record["messages"][0], record["messages"][1]
         text = " ".join(part["text"] for part in user["content"] if part.get("type") == "text")
         meta = record["meta"]
+        options = tuple(meta.get("options", ()))
+        answer = meta["answer"] if options else meta["times"][0]  # a letter, or the truth in seconds
         questions.append(DemoQuestion(task, language, out / record["video"], text, assistant["content"],
-                                      meta.get("answer"), tuple(meta.get("options", ()))))
+                                      answer, options))
     return questions
 
 
