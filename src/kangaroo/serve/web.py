@@ -77,6 +77,10 @@ def build_demo(engine: ChatEngine, samples: dict[str, Path], frames_dir: Path, u
     def new_conversation() -> tuple[list, dict, str]:
         return [], {}, ""
 
+    def forget_conversation() -> tuple[list, dict]:
+        """Another video: the chat goes, a question being typed stays (the upload may end after it)."""
+        return [], {}
+
     def respond(question: str, video: str | None, frames: int, temperature: float, max_tokens: int,
                 chat: list[dict[str, Any]], state: dict[str, Any]) -> Any:
         question = (question or "").strip()
@@ -152,7 +156,7 @@ def build_demo(engine: ChatEngine, samples: dict[str, Path], frames_dir: Path, u
         question.submit(respond, inputs, outputs)
         sample.change(pick_sample, sample, video)
         reset.click(new_conversation, None, [chatbot, state, question])
-        video.change(new_conversation, None, [chatbot, state, question])
+        video.change(forget_conversation, None, [chatbot, state])
     return demo
 
 

@@ -21,8 +21,6 @@ reports recall and precision on held-out scenes: the check that the tokens say w
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,6 +36,8 @@ from kangaroo.synth.supervision import (
     render_on_canvas,
 )
 from kangaroo.synth.world import sample_scene
+
+from .world_vision import train_world_steps
 
 OBJECT_WORDS: tuple[str, ...] = (*COLOUR_CLASSES[1:], *SHAPE_CLASSES[1:])  # what a cell shows
 PLACE_WORDS: tuple[str, ...] = ("left", "right", "up", "down")  # where it is (column, row blends)
@@ -163,22 +163,13 @@ def align_visual_tokens(model, processor, params: list[torch.nn.Parameter], *, s
     if steps < 1 or clips < 1:
         raise ValueError(f"steps and clips must be >= 1, got {steps}, {clips}")
     vectors = word_vectors(model, processor.tokenizer).detach().float()  # (K, D)
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     rng = np.random.default_rng(seed)
     kernel = tuple(model.patchify.kernel)
-    warmup = max(1, steps // 20)
-    start = time.monotonic()
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / steps))
+
+    def batch_loss() -> torch.Tensor:
         batch = [world_clip(rng, processor, num_frames, kernel) for _ in range(clips)]
-        loss = _loss(_tokens(model, batch).float(), torch.cat([c.words for c in batch]), vectors)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        if on_step is not None:
-            on_step(step + 1, loss.item())
-        if log is not None and (step % 100 == 0 or step == steps - 1):
-            log(f"align step {step + 1}/{steps}: loss {loss.item():.3f} ({time.monotonic() - start:.0f} s)")
+        return _loss(_tokens(model, batch).float(), torch.cat([c.words for c in batch]), vectors)
+
+    train_world_steps(params, batch_loss, steps=steps, lr=lr, warmup_steps=max(1, steps // 20), name="align",
+                      log=log, on_step=on_step)
     return vectors

@@ -10,7 +10,6 @@ colour-shape compositions): the check that the vision side sees before alignment
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,25 +117,41 @@ def pretrain_vision(model, processor, *, steps: int, batch_size: int = 32, lr: f
     patch = model.config.vision_config.patch_size
     readout = PatchReadout(model.config.vision_config.hidden_size)
     params = [*model.vision_tower.parameters(), *readout.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     rng = np.random.default_rng(seed)
     model.vision_tower.train()
+
+    def batch_loss() -> torch.Tensor:
+        batch = world_frames(rng, batch_size, processor, patch)
+        return _loss(readout, _patch_features(model, batch.pixels), batch)
+
+    train_world_steps(params, batch_loss, steps=steps, lr=lr, name="vision", log=log, on_step=on_step)
+    model.vision_tower.eval()
+    return readout
+
+
+def train_world_steps(params: list[torch.nn.Parameter], batch_loss: Callable[[], torch.Tensor], *, steps: int,
+                      lr: float, warmup_steps: int = 0, name: str, log: Callable[[str], None] | None = None,
+                      on_step: Callable[[int, float], None] | None = None) -> None:
+    """The loop of the world stages: ``steps`` AdamW steps (weight decay 0.01, gradients clipped to
+    1) on ``batch_loss()`` (draws a batch, returns its loss), the lr warmed up over ``warmup_steps``
+    then cosine to 0 (`kangaroo.training.optim.cosine_with_warmup`); ``on_step(step, loss)`` after
+    each, a ``log`` line every 100 steps."""
+    from .optim import cosine_with_warmup
+
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    scheduler = cosine_with_warmup(optimizer, warmup_steps=warmup_steps, total_steps=steps, min_lr=0.0)
     start = time.monotonic()
     for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-        batch = world_frames(rng, batch_size, processor, patch)
-        loss = _loss(readout, _patch_features(model, batch.pixels), batch)
+        loss = batch_loss()
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
+        scheduler.step()
         if on_step is not None:
             on_step(step + 1, loss.item())
         if log is not None and (step % 100 == 0 or step == steps - 1):
-            log(f"vision step {step + 1}/{steps}: loss {loss.item():.3f} ({time.monotonic() - start:.0f} s)")
-    model.vision_tower.eval()
-    return readout
+            log(f"{name} step {step + 1}/{steps}: loss {loss.item():.3f} ({time.monotonic() - start:.0f} s)")
 
 
 def linear_probe(model, processor, *, train_frames: int = 512, test_frames: int = 256, steps: int = 300,
