@@ -7,6 +7,7 @@ start time, so a file whose stream starts at 1.5 s has its first frame at 0.0, a
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import math
 import os
@@ -200,6 +201,28 @@ def indexed_keyframes(stream: av.video.stream.VideoStream, first_pts: int) -> np
     return np.sort(keys + max(0, first_pts - int(keys.min())))
 
 
+def keyframe_seek_points(targets: np.ndarray, keyframes: np.ndarray | None) -> np.ndarray:
+    """Per target tick, where keyframe mode seeks: the nearest indexed keyframe (ties go to the
+    earlier one), else the target itself."""
+    if keyframes is None:
+        return targets.copy()
+    keys = keyframes
+    after = np.clip(np.searchsorted(keys, targets, side="left"), 0, len(keys) - 1)
+    before = np.clip(after - 1, 0, len(keys) - 1)
+    use_before = np.abs(targets - keys[before]) <= np.abs(keys[after] - targets)
+    return np.where(use_before, keys[before], keys[after])
+
+
+def frame_ticks(stream: av.video.stream.VideoStream, timeline: Timeline) -> int:
+    """Ticks of one frame at the stream's declared rate (1 when no rate is declared)."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return max(1, round(1 / (Fraction(rate) * timeline.time_base))) if rate else 1
+
+
+class DecodeCancelled(Exception):
+    """Raised inside a decoder that was asked to stop (another decoder of the same load failed)."""
+
+
 FrameSink = Callable[[int, av.VideoFrame], None]
 
 # Decoders that read ``skip_frame`` for every packet, so non-reference frames can be dropped on the
@@ -225,23 +248,27 @@ class TargetDecoder:
         path: str,
         deadline: float | None,
         threads: int = 0,
+        keyframes: np.ndarray | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.container, self.stream, self.timeline, self.path = container, stream, timeline, path
-        self.deadline = deadline
+        self.deadline, self.cancel = deadline, cancel
         self.ctx = stream.codec_context
         self.ctx.thread_count = threads
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        self.frame_ticks = max(1, round(1 / (Fraction(rate) * timeline.time_base))) if rate else 1
-        self.keyframes = indexed_keyframes(stream, timeline.first_pts)
+        self.frame_ticks = frame_ticks(stream, timeline)
+        self.keyframes = keyframes  # from `indexed_keyframes`: plans seeks, None decodes without an index
         self.packets_decoded = 0
         self._fresh = True  # nothing read since the container was opened
-        self._target = 0  # ticks of the target being decoded towards
+        self._targets: list[int] = []  # the targets of the pass being run (sorted ticks)
+        self._k = 0  # index of the first target not yet handed to the sink
 
     # -- exact -----------------------------------------------------------------------------
     def decode_exact(self, targets: np.ndarray, sink: FrameSink) -> None:
         """Call ``sink(i, frame)`` with the frame shown at ``targets[i]`` for every i (ascending)."""
-        self.ctx.thread_type = "AUTO"
+        if not self.ctx.is_open:  # a decoder handed several runs keeps the threading it opened with
+            self.ctx.thread_type = "AUTO"
         can_skip = self.ctx.name in PER_PACKET_SKIP_CODECS
+        self._targets = targets.tolist()
         k, allow_skip = 0, can_skip
         while k < len(targets):
             reached = self._run_exact(targets, k, sink, allow_skip)
@@ -259,7 +286,7 @@ class TargetDecoder:
             prev: av.VideoFrame | None = None
             unseen: set[int] = set()  # pts of packets sent whose frame has not come out
             too_late = False
-            self._target = int(targets[k])
+            self._k = k
             for frame in self._frames(allow_skip, unseen):
                 if frame is None:
                     continue
@@ -276,7 +303,7 @@ class TargetDecoder:
                             return k  # the shown frame was dropped: caller retries without dropping
                         sink(k, prev)
                     k += 1
-                    self._target = int(targets[min(k, n - 1)])
+                    self._k = k
                 if too_late:  # e.g. open-GOP leading frames drop after a seek: go back further each time
                     seek_to, backoff = min(seek_to, frame.pts) - backoff, backoff * 4
                     break
@@ -305,12 +332,12 @@ class TargetDecoder:
 
     def _frames(self, allow_skip: bool, unseen: set[int]) -> Iterator[av.VideoFrame | None]:
         """Yield decoded frames (``None`` after a packet that gave none) while demuxing. Non-reference
-        frames well before the current target (``self._target``) are dropped by FFmpeg; every packet's
-        pts goes into ``unseen`` so the caller can tell when a frame it needed never came out."""
+        frames that no target still to come falls on are dropped by FFmpeg; every packet's pts goes
+        into ``unseen`` so the caller can tell when a frame it needed never came out."""
         try:
             for packet in self.container.demux(self.stream):
-                _check_deadline(self.deadline, self.path)
-                if allow_skip and packet.pts is not None and packet.pts + self.frame_ticks <= self._target:
+                self.check()
+                if allow_skip and packet.pts is not None and not self._may_be_shown(packet.pts):
                     self.ctx.skip_frame = "NONREF"
                 else:
                     self.ctx.skip_frame = "DEFAULT"
@@ -327,6 +354,20 @@ class TargetDecoder:
             raise VideoDecodeError(self.path, f"decoding failed: {exc}") from None
         finally:
             self.ctx.skip_frame = "DEFAULT"
+
+    def _may_be_shown(self, pts: int) -> bool:
+        """Whether a frame at ``pts`` can be the one shown at a target still to come: one lies less
+        than a frame duration after it. Frames after the current target count too, so the frames a
+        decoder must read past a target before it lets the target out are dropped as well. (A frame
+        shown for longer, under variable frame rate, is caught by `_run_exact`, which decodes again.)"""
+        j = bisect.bisect_left(self._targets, pts, lo=self._k)
+        return j < len(self._targets) and self._targets[j] < pts + self.frame_ticks
+
+    def check(self) -> None:
+        """Raise when the time limit has passed or another decoder asked this one to stop."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise DecodeCancelled
+        _check_deadline(self.deadline, self.path)
 
     def _seek(self, pts: int, k: int, targets: np.ndarray) -> bool:
         """Seek to the keyframe at or before ``pts`` unless decoding from the start is as good.
@@ -365,28 +406,19 @@ class TargetDecoder:
     # -- keyframes ---------------------------------------------------------------------------
     def decode_keyframes(self, targets: np.ndarray, sink: FrameSink) -> None:
         """Call ``sink(i, frame)`` with the keyframe nearest ``targets[i]`` (its real pts)."""
-        self.ctx.thread_type = "SLICE"  # one frame per seek: frame threading only adds latency
+        if not self.ctx.is_open:
+            self.ctx.thread_type = "SLICE"  # one frame per seek: frame threading only adds latency
         self.ctx.skip_frame = "DEFAULT"
-        seek_points = self._keyframe_seek_points(targets)
+        seek_points = keyframe_seek_points(targets, self.keyframes)
         cache: dict[int, av.VideoFrame] = {}
         for i, point in enumerate(seek_points):
-            _check_deadline(self.deadline, self.path)
+            self.check()
             frame = cache.get(int(point))
             if frame is None:
                 frame = self._first_keyframe_from(int(point))
                 cache.clear()  # targets are sorted: an older keyframe is never asked again
                 cache[int(point)] = frame
             sink(i, frame)
-
-    def _keyframe_seek_points(self, targets: np.ndarray) -> np.ndarray:
-        """Per target, the tick to seek to: the nearest indexed keyframe, else the target itself."""
-        if self.keyframes is None:
-            return targets.copy()
-        keys = self.keyframes
-        after = np.clip(np.searchsorted(keys, targets, side="left"), 0, len(keys) - 1)
-        before = np.clip(after - 1, 0, len(keys) - 1)
-        use_before = np.abs(targets - keys[before]) <= np.abs(keys[after] - targets)
-        return np.where(use_before, keys[before], keys[after])
 
     def _first_keyframe_from(self, point: int) -> av.VideoFrame:
         """Seek, then decode the first keyframe packet alone and drain the decoder, so it comes out
@@ -395,7 +427,7 @@ class TargetDecoder:
         try:
             self.container.seek(max(point, self.timeline.first_pts), stream=self.stream, backward=True)
             for packet in self.container.demux(self.stream):
-                _check_deadline(self.deadline, self.path)
+                self.check()
                 if not packet.is_keyframe or packet.size == 0:
                     continue
                 self.packets_decoded += 1

@@ -7,6 +7,7 @@ frames shown at those times, and returns them with their real presentation times
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -16,7 +17,6 @@ import numpy as np
 
 from .clip import StreamInfo, VideoClip, VideoInfo
 from .container import (
-    TargetDecoder,
     declared_rotation,
     file_size,
     open_container,
@@ -27,6 +27,7 @@ from .container import (
 from .errors import InvalidSamplingError, VideoNotFoundError, VideoTooLargeError
 from .isolation import run_isolated
 from .output import FrameBuffer
+from .parallel import decode_targets
 from .sampling import FrameSampling, frames_shown_at, resolve_bounds, sample_times
 from .stills import IMAGE_SUFFIXES, list_frame_files, open_image
 from .transforms import ASPECT_POLICIES, parse_size
@@ -70,7 +71,8 @@ def load_video(
     max_pixels, max_output_bytes: budgets checked before anything large is allocated.
     timeout:     seconds allowed for decoding; ``isolate=True`` decodes in a subprocess so a crash
                  or hang inside FFmpeg cannot take the caller down.
-    threads:     decoder threads (0 = FFmpeg's choice).
+    threads:     decoding threads (0 = one per available CPU); targets in different GOPs are
+                 decoded on separate threads.
     progress:    ``progress(done, total)`` as target frames are decoded.
 
     Returns a `VideoClip` with ``frames`` uint8 ``(T, H, W, 3)`` and ``timestamps`` float64 ``(T,)``.
@@ -181,28 +183,23 @@ def _load_container(path, sampler: _Sampler, seek, max_pixels, deadline, threads
         buffer = FrameBuffer(len(targets_ticks), shown, fit["out_size"], fit["aspect"], fit["pad_value"],
                              fit["max_output_bytes"], path)
         unique, slots_of = np.unique(targets_ticks, return_inverse=True)
-        first_slot = np.full(len(unique), -1, dtype=np.int64)
         timestamps = np.zeros(len(targets_ticks), dtype=np.float64)
         done = 0
+        lock = threading.Lock()
 
-        def sink(j: int, frame) -> None:
+        def sink(j: int, frame) -> None:  # may run on several decoding threads, once per j
             nonlocal done
-            for slot in np.flatnonzero(slots_of == j):
-                if first_slot[j] < 0:
-                    buffer.put_av(int(slot), frame, rotation, pixel_aspect)
-                    first_slot[j] = slot
-                else:
-                    buffer.copy(int(slot), int(first_slot[j]))
-                timestamps[slot] = timeline.seconds(frame.pts)
-                done += 1
-            if progress is not None:
-                progress(done, len(targets_ticks))
+            slots = np.flatnonzero(slots_of == j)
+            buffer.put_av(int(slots[0]), frame, rotation, pixel_aspect)
+            for slot in slots[1:]:
+                buffer.copy(int(slot), int(slots[0]))
+            timestamps[slots] = timeline.seconds(frame.pts)
+            with lock:
+                done += len(slots)
+                if progress is not None:
+                    progress(done, len(targets_ticks))
 
-        decoder = TargetDecoder(container, stream, timeline, path, deadline, threads)
-        if seek == "keyframe":
-            decoder.decode_keyframes(unique, sink)
-        else:
-            decoder.decode_exact(unique, sink)
+        decode_targets(container, stream, timeline, path, deadline, threads, seek, unique, sink)
     return VideoClip(buffer.frames, timestamps, duration, path, np.asarray(target_times, dtype=np.float64),
                      lo, hi, shown)
 

@@ -7,7 +7,6 @@ passes or reports how it died. This module knows nothing of how decoding is done
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import signal
 import time
 from collections.abc import Callable
@@ -54,6 +53,8 @@ def run_isolated(
     returned clip cross the process boundary pickled too. ``progress(done, total)`` receives the
     child's progress reports.
     """
+    import multiprocessing as mp  # only isolated decodes need it (see kangaroo.video)
+
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_child, args=(child, decoder, path, kwargs), daemon=True)

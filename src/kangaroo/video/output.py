@@ -7,13 +7,16 @@ display rotation and non-square pixels are applied so frames look the way a play
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
-from PIL import Image
 
 from .errors import VideoTooLargeError
 from .transforms import Geometry, fit_geometry, place
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 class FrameBuffer:
@@ -71,6 +74,8 @@ class FrameBuffer:
 
     def put_image(self, slot: int, image: Image.Image) -> None:
         """Scale (PIL bicubic) and store an RGB still image in ``frames[slot]``."""
+        from PIL import Image  # only images need Pillow (see kangaroo.video)
+
         g = self.geometry(image.width, image.height)
         if (image.width, image.height) != (g.scaled_width, g.scaled_height):
             image = image.resize((g.scaled_width, g.scaled_height), Image.Resampling.BICUBIC)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-from PIL import Image, ImageOps, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from .errors import UnsupportedFormatError, VideoDecodeError, VideoNotFoundError, VideoTooLargeError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -29,6 +31,8 @@ def list_frame_files(folder: Path) -> list[Path]:
 
 def open_image(path: Path, max_pixels: int) -> Image.Image:
     """Open an image as RGB, turned by its EXIF orientation; checks the declared size first."""
+    from PIL import Image, ImageOps, UnidentifiedImageError  # only images need Pillow (see kangaroo.video)
+
     try:
         image = Image.open(path)
     except FileNotFoundError:
