@@ -61,16 +61,19 @@ def test_upload_ask_stream_and_follow_up_in_a_browser(demo, tmp_path):
         page.locator("#send").click()
         bot = page.locator("#chatbot")
         bot.get_by_text("What colour is the first frame?").wait_for(timeout=60_000)
+        # the follow-up is typed and sent while the first answer is still streaming (128 tokens):
+        # neither the streaming nor the pending event may swallow it
+        question.fill("然后呢？ And then?")
+        page.locator("#send").click()
         answered = ("(n) => [...document.querySelectorAll('#chatbot [data-testid=bot]')]"
                     ".filter(m => m.innerText.trim().length > 0).length >= n")
         page.wait_for_function(answered, arg=1, timeout=60_000)  # the streamed answer arrived
         page.locator("#frames img").first.wait_for(timeout=30_000)
         captions = [line for line in page.locator("#frames").inner_text().splitlines() if line.endswith(" s")]
         assert len(captions) == 16 and captions[0] == "0.00 s"  # every sampled frame, with its time
-        question.fill("然后呢？ And then?")
-        page.locator("#send").click()
         bot.get_by_text("然后呢？ And then?").wait_for(timeout=60_000)
         page.wait_for_function(answered, arg=2, timeout=60_000)
+        assert question.input_value() == ""  # taken once, not left behind
         page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
         browser.close()
     assert (tmp_path / "demo.png").stat().st_size > 10_000

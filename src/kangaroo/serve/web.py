@@ -85,7 +85,7 @@ def build_demo(engine: ChatEngine, samples: dict[str, Path], frames_dir: Path, u
                 chat: list[dict[str, Any]], state: dict[str, Any]) -> Any:
         question = (question or "").strip()
         if not question:
-            yield chat, state, gr.update(), ""
+            yield chat, state, gr.update(), gr.update()
             return
         try:
             if not video:
@@ -109,7 +109,7 @@ def build_demo(engine: ChatEngine, samples: dict[str, Path], frames_dir: Path, u
         except (MediaError, ApiError, VideoError) as exc:
             raise gr.Error(getattr(exc, "message", None) or str(exc)) from None
         chat = [*chat, {"role": "user", "content": question}, {"role": "assistant", "content": ""}]
-        yield chat, state, gallery, ""
+        yield chat, state, gallery, ""  # the question is taken: its box empties once, here
         answer = ""
         try:
             while True:
@@ -117,7 +117,7 @@ def build_demo(engine: ChatEngine, samples: dict[str, Path], frames_dir: Path, u
                 if kind == "text":
                     answer += value
                     chat[-1] = {"role": "assistant", "content": answer}
-                    yield chat, state, gr.update(), ""
+                    yield chat, state, gr.update(), gr.update()  # the next question may be typed meanwhile
                 elif kind == "error":
                     raise gr.Error(value.message)
                 elif kind == "done":
@@ -127,7 +127,7 @@ def build_demo(engine: ChatEngine, samples: dict[str, Path], frames_dir: Path, u
         messages = [*messages, {"role": "assistant", "content": value.text}]
         state = {**state, "messages": messages}
         chat[-1] = {"role": "assistant", "content": link_timestamps(value.text, state["times"], state["urls"])}
-        yield chat, state, gr.update(), ""
+        yield chat, state, gr.update(), gr.update()
 
     note = (" · random weights: answers are noise until a trained model is given with --model"
             if engine.is_random else "")
@@ -152,8 +152,10 @@ def build_demo(engine: ChatEngine, samples: dict[str, Path], frames_dir: Path, u
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
         inputs = [question, video, frames, temperature, max_tokens, chatbot, state]
         outputs = [chatbot, state, gallery, question]
-        send.click(respond, inputs, outputs)
-        question.submit(respond, inputs, outputs)
+        # a question sent while the previous answer is still finishing runs after it (Gradio's
+        # default, "once", would drop it silently)
+        send.click(respond, inputs, outputs, trigger_mode="always_last")
+        question.submit(respond, inputs, outputs, trigger_mode="always_last")
         sample.change(pick_sample, sample, video)
         reset.click(new_conversation, None, [chatbot, state, question])
         video.change(forget_conversation, None, [chatbot, state])
