@@ -13,6 +13,12 @@ The projector's code is not public text here: `ReferenceCCAMProjector` has the k
 kangaroo's converter assumes (`kangaroo.model.convert.VIDEO_CCAM_PROJECTOR_KEYS`, from the field
 names of Video-CCAM-7B-v1.2's ``projector_config``) and the paper's math, written independently
 of kangaroo's `CCAMProjector` (explicit softmax, the mask as an integer inequality).
+
+`ReleasedVideoCCAM.save_single_folder` writes the same tiny model in Video-CCAM v1.2's public
+folder layout (HF ``JaronTHU/Video-CCAM-7B-v1.2``: one ``config.json`` with ``model_type``
+``videoccam``, ``text_config``, ``vision_config``, ``projector_config``; merged weights in
+safetensors shards with an index). Its top-level key prefixes are placeholders: the release's are
+not public, which is why kangaroo refuses to convert such a folder.
 """
 
 from __future__ import annotations
@@ -196,6 +202,33 @@ class ReleasedVideoCCAM:
             save_file({k.replace("base_model.model.", "base_model.model.vision_model.", 1): v for k, v in state.items()},
                       release / "adapter_model.safetensors")
         return {"src": src, "llm": llm, "vision": vision, "vision_adapter_v5": root / "vision_adapter_v5"}
+
+    def save_single_folder(self, folder: Path) -> Path:
+        """``folder`` in Video-CCAM v1.2's layout (module docstring): two safetensors shards and
+        their index holding ``llm.*``, ``vision_encoder.*`` (the attribute v1.2's web_demo.py reads)
+        and ``projector.*`` (placeholder prefixes), and config.json with the public fields."""
+        from safetensors.torch import save_file
+
+        folder.mkdir(parents=True)
+        parts = {"llm.": self.base.state_dict(), "projector.": self.projector.state_dict(),
+                 "vision_encoder.vision_model.": self.siglip.vision_model.state_dict()}  # transformers 4.44's names
+        shards = {"model-00001-of-00002.safetensors": ["llm."],
+                  "model-00002-of-00002.safetensors": ["vision_encoder.vision_model.", "projector."]}
+        weight_map = {}
+        for name, prefixes in shards.items():
+            tensors = {prefix + key: value.contiguous() for prefix in prefixes for key, value in parts[prefix].items()}
+            save_file(tensors, folder / name, metadata={"format": "pt"})
+            weight_map |= dict.fromkeys(tensors, name)
+        (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+        vocab = len(self.tokenizer)
+        (folder / "config.json").write_text(json.dumps({
+            "architectures": ["VideoCCAM"], "model_type": "videoccam",
+            "auto_map": {"AutoConfig": "configuration_videoccam.VideoCCAMConfig",
+                         "AutoModel": "modeling_videoccam.VideoCCAM"},
+            "image_token_id": vocab, "video_token_id": vocab + 1,  # as <image>, <video> after Qwen2.5's tokens
+            "projector_config": self.projector.config, "text_config": self.llm_config.to_dict(),
+            "vision_config": self.siglip.config.vision_config.to_dict(), "torch_dtype": "float32"}))
+        return folder
 
     def loaded_llm(self) -> nn.Module:
         """The base LLM with ``<time>`` and ``</time>``, as Video-CCAM's loader sets it up."""

@@ -1,7 +1,8 @@
 """`kangaroo convert --from video-ccam` of a tiny release in Video-CCAM's folder layout
 (tests/released_videoccam.py): the prompt ids, logits and an 8-token greedy answer of the converted
 model equal Video-CCAM's own loading and forward, with the LoRA adapters merged or kept; an
-unmapped key fails with the list; `kangaroo inspect` reports the projector's mapping."""
+unmapped key fails with the list; `kangaroo inspect` reports the projector's mapping. A v1.2
+single-folder release (merged weights, names not public) is refused with its keys listed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ import torch
 from typer.testing import CliRunner
 
 from kangaroo.cli import app
-from kangaroo.model.convert import ConversionError, convert_checkpoint
+from kangaroo.model.convert import (
+    ConversionError,
+    UnsupportedCheckpointError,
+    convert_checkpoint,
+    video_ccam_v12_config,
+)
 from kangaroo.model.pretrained import load_pretrained
 from released_videoccam import IMAGE_TOKEN_INDEX, ReleasedVideoCCAM
 
@@ -115,3 +121,32 @@ def test_convert_from_the_command_line(phi3, tmp_path):
                                  "--llm", str(folders["llm"]), "--vision", str(folders["vision"]), "--merge-lora"])
     assert result.exit_code == 0, result.output
     assert "assumed projector_keys" in result.output and not (tmp_path / "out" / "llm_adapter").exists()
+
+
+def test_single_folder_v12_release_is_refused_listing_its_keys(tmp_path):
+    release = ReleasedVideoCCAM("qwen2", adapters=False, seed=4)
+    src = release.save_single_folder(tmp_path / "Video-CCAM-7B-v1.2")
+    layer_keys = [k for k in release.base.state_dict() if k.startswith("model.layers.")]
+    expected = f"llm.model.layers.*: {len(layer_keys)} tensors, {release.llm_config.num_hidden_layers} layers"
+    for source in ("video-ccam", "kangaroo"):  # whatever --from says, the folder is named for what it is
+        with pytest.raises(UnsupportedCheckpointError) as error:
+            convert_checkpoint(src, tmp_path / "out", source=source)
+        message = str(error.value)
+        assert "Video-CCAM v1.2" in message and "does not support yet" in message and "LLM qwen2" in message
+        assert expected in message and "\n  projector: 1 tensor\n" in message  # the learned queries
+        assert "vision_encoder.vision_model.encoder.layers.*" in message and "kangaroo inspect" in message
+    assert not (tmp_path / "out").exists()
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["convert", str(src), str(tmp_path / "out"), "--from", "video-ccam"])
+    assert result.exit_code == 2 and "does not support yet" in result.output and expected in result.output
+    result = runner.invoke(app, ["inspect", str(src), "--json"])
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads(result.output)
+    assert entry["recognised"]["kind"] == "video-ccam v1.2" and entry["recognised"]["convertible"] is False
+    assert "llm.model.layers.*" in [m["module"] for m in entry["modules"]]
+    result = runner.invoke(app, ["inspect", str(src)])
+    assert "recognised: video-ccam v1.2, but it does not convert" in result.output
+
+    release.llm_config.save_pretrained(tmp_path / "qwen2")  # a plain Qwen2 LLM folder is not taken for one
+    assert video_ccam_v12_config(tmp_path / "qwen2") is None and video_ccam_v12_config(src) is not None

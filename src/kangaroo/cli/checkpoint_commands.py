@@ -77,7 +77,8 @@ def convert_command(
     Every source key must map onto the model and every parameter be filled; otherwise the error
     lists the unmapped and missing keys (run [bold]kangaroo inspect[/] on the source and report it).
     Video-CCAM's LLM and SigLIP are separate folders (--llm, --vision; see their defaults); its
-    projector's key names are assumed (docs/checkpoints.md).
+    projector's key names are assumed (docs/checkpoints.md). A Video-CCAM v1.2 folder (merged
+    weights whose names are not public) is refused with its keys listed: please report them.
 
     Examples:
       $ [bold]kangaroo convert ~/kangaroo-release ~/models/kangaroo-8b --from kangaroo[/]

@@ -27,6 +27,9 @@ How a Video-CCAM release is recognised (``source="video-ccam"``: `find_video_cca
 folders, all read as one `WeightFiles` with ``llm/``, ``vision/``, ``projector/``, ... prefixes
 (`combine_weights`). The LLM and SigLIP keep their transformers names; the projector's names are an
 explicit, assumed table (`VIDEO_CCAM_PROJECTOR_KEYS`); LoRA adapters are merged or kept (`Adapter`).
+A single-folder Video-CCAM release (v1.2: one ``config.json`` with ``model_type`` ``videoccam``, merged
+weights) is recognised and refused (`UnsupportedCheckpointError`, listing its keys by module): the
+names of its merged weights are not public, so no mapping is known.
 
 Anything else is an error that lists every unmapped source key and every unfilled target
 (`ConversionError`), so a user with a variant checkpoint can report it. The tokenizer gets the
@@ -50,7 +53,7 @@ import torch
 
 from .configuration import KangarooConfig, video_token_id_fields
 from .eva import eva_rope_tables
-from .weight_files import WeightFiles, combine_weights, open_weights, sha256_of
+from .weight_files import WeightFiles, WeightFilesError, combine_weights, open_weights, sha256_of
 
 SOURCES = ("kangaroo", "video-ccam")  # what `convert_checkpoint(source=...)` reads
 SHARD_BYTES = 2 * 1024**3  # the largest safetensors shard written
@@ -60,6 +63,11 @@ ROPE_SCALINGS = ("linear", "dynamic", "yarn")  # transformers rope types `--rope
 class ConversionError(ValueError):
     """A checkpoint that does not map onto the target: lists the unmapped source keys, the target
     parameters left unfilled and the shapes that differ."""
+
+
+class UnsupportedCheckpointError(ConversionError):
+    """A checkpoint kangaroo recognises but cannot convert yet (a Video-CCAM v1.2 release): the
+    message says why and lists its keys by module, for the user to report."""
 
 
 @dataclass
@@ -383,6 +391,50 @@ def find_video_ccam(src: Path, llm: str | os.PathLike[str] | None = None,
     return VideoCCAMSource(src, llm_dir, vision_dir, adapters)
 
 
+def video_ccam_v12_config(folder: Path) -> dict[str, Any] | None:
+    """The ``config.json`` of ``folder`` when it is a single-folder Video-CCAM release (v1.2:
+    ``model_type`` ``videoccam``, or a CCAM ``projector_config`` with ``num_query`` beside a
+    ``text_config``), else None."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    projector = config.get("projector_config")
+    ccam = isinstance(projector, dict) and "num_query" in projector and isinstance(config.get("text_config"), dict)
+    return config if config.get("model_type") == "videoccam" or ccam else None
+
+
+def video_ccam_v12_reason(config: dict[str, Any]) -> str:
+    """Why a single-folder Video-CCAM release (`video_ccam_v12_config`) is not converted."""
+    text = config.get("text_config") or {}
+    llm = text.get("model_type") or ", ".join(text.get("architectures") or ["an unnamed LLM"])
+    return (f"a single-folder Video-CCAM release (Video-CCAM v1.2: model_type {config.get('model_type')!r}, "
+            f"LLM {llm}, a CCAM projector_config, merged weights), which kangaroo convert does not support yet: "
+            "the names of its merged weights are not public, so no mapping is known. Please report its keys "
+            "(kangaroo inspect SRC --keys --json) so that a converter can be written")
+
+
+def refuse_video_ccam_v12(folder: Path) -> None:
+    """Raise `UnsupportedCheckpointError` when ``folder`` is a single-folder Video-CCAM release
+    (`video_ccam_v12_config`), listing its keys grouped by module as `kangaroo inspect` groups them
+    (`kangaroo.model.inspection.describe_weights`; only the file headers are read)."""
+    from .inspection import describe_weights
+
+    config = video_ccam_v12_config(folder)
+    if config is None:
+        return
+    try:
+        modules = describe_weights(open_weights(folder))["modules"]
+        listing = [f"{m['module']}: {m['tensors']} tensor{'s' * (m['tensors'] != 1)}"
+                   + (f", {m['layers']} layers" if m["layers"] else "") for m in modules]
+    except WeightFilesError as exc:
+        listing = [f"(its weights cannot be listed: {exc})"]
+    raise UnsupportedCheckpointError(f"{folder}: {video_ccam_v12_reason(config)}. Its keys, by module:\n  "
+                                     + "\n  ".join(listing))
+
+
 def open_video_ccam(source: VideoCCAMSource) -> WeightFiles:
     """All tensors of a Video-CCAM checkpoint as one `WeightFiles`, keys prefixed by their part:
     ``llm/``, ``vision/``, ``projector/``, ``llm_adapter/``, ``vision_adapter/``."""
@@ -644,7 +696,8 @@ def convert_checkpoint(
     """Convert the checkpoint folder ``src`` (``source``: one of `SOURCES`) into a kangaroo model
     folder ``out`` (written atomically) and return ``out``. ``options`` go to the source's planner
     (`plan_kangaroo`; for ``video-ccam``, ``llm`` and ``vision`` go to `find_video_ccam`, the rest
-    to `plan_video_ccam`). Raises `ConversionError` (unmapped or missing keys, shapes),
+    to `plan_video_ccam`). Raises `ConversionError` (unmapped or missing keys, shapes;
+    `UnsupportedCheckpointError` for a Video-CCAM v1.2 folder, whatever ``source``),
     `kangaroo.model.weight_files.WeightFilesError` (unreadable files) or ``ValueError``."""
     from safetensors.torch import save_file
 
@@ -658,6 +711,7 @@ def convert_checkpoint(
     src_path = Path(src).expanduser()
     if not src_path.is_dir():
         raise ConversionError(f"{src_path}: no such checkpoint folder")
+    refuse_video_ccam_v12(src_path)
     if source == "video-ccam":
         parts = find_video_ccam(src_path, options.pop("llm", None), options.pop("vision", None))
         weights = open_video_ccam(parts)

@@ -5,8 +5,10 @@ weights, as Video-CCAM's ``projector/`` and ``llm_adapter/``), every key with it
 the modules (keys grouped up to their first layer index: ``model.layers.*``), parameter counts and
 dtypes, and says what kangaroo makes of it: a kangaroo model folder (`load_pretrained` reads it),
 a checkpoint a converter maps (and how: tensors filled, keys dropped, settings assumed), or the
-converter's error listing the keys it cannot map. Only key names, shapes and dtypes are read
-(``.bin`` files are memory-mapped; safetensors headers only), never the weights of a whole model.
+converter's error listing the keys it cannot map. A Video-CCAM v1.2 release (one folder, merged
+weights) is recognised and marked not convertible: its key listing is what a converter for it
+needs. Only key names, shapes and dtypes are read (``.bin`` files are memory-mapped; safetensors
+headers only), never the weights of a whole model.
 """
 
 from __future__ import annotations
@@ -56,7 +58,13 @@ def describe_weights(weights: WeightFiles) -> dict[str, Any]:
 
 def recognise(folder: Path, weights: WeightFiles) -> dict[str, Any]:
     """What kangaroo makes of a checkpoint folder (see the module docstring)."""
-    from .convert import ConversionError, check_plan, plan_kangaroo
+    from .convert import (
+        ConversionError,
+        check_plan,
+        plan_kangaroo,
+        video_ccam_v12_config,
+        video_ccam_v12_reason,
+    )
     from .pretrained import ModelLoadError, check_model_dir
 
     if (folder / "processor_config.json").is_file():
@@ -68,6 +76,9 @@ def recognise(folder: Path, weights: WeightFiles) -> dict[str, Any]:
     if (folder / "adapter_config.json").is_file():
         return {"kind": "PEFT adapter", "note": "LoRA weights; kangaroo convert --from video-ccam merges them "
                                                 "(--merge-lora) or keeps them beside the model"}
+    if (v12 := video_ccam_v12_config(folder)) is not None:
+        return {"kind": "video-ccam v1.2", "converter": "video-ccam", "convertible": False,
+                "error": f"{video_ccam_v12_reason(v12)}."}
     if folder.name == "projector" or (folder / "projector").is_dir():
         return video_ccam_projector(folder if folder.name == "projector" else folder / "projector")
     if not any(k.endswith("patch_embed.proj.weight") for k in weights):
