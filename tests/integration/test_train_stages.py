@@ -19,6 +19,7 @@ from kangaroo.cli import app
 from kangaroo.inference.loading import load_chat_model
 from kangaroo.model.builders import kangaroo_tiny
 from kangaroo.synth.options import WorldOptions
+from kangaroo.training.feeding import prepare_synth_data
 from kangaroo.training.metrics import read_metrics
 from kangaroo.training.recipe import Recipe, SynthSpec, load_recipe
 from kangaroo.training.trainer import run_curriculum, train
@@ -107,6 +108,18 @@ def _instruction(tmp_path: Path, name: str, *overrides: str) -> Recipe:
                          output_dir=tmp_path / name)
     recipe.data.synth = [spec("mcq_direction", 2, 4.0), spec("mcq_count", 2, 6.0)]
     return recipe
+
+
+def test_a_later_stage_reuses_an_earlier_stages_generated_data_through_synth_dir(tmp_path: Path) -> None:
+    first = _instruction(tmp_path, "first")
+    made = prepare_synth_data(first)
+    stamps = [p.stat().st_mtime_ns for p in made]
+    later = _instruction(tmp_path, "later", "data.synth_dir=../first/data")
+    assert prepare_synth_data(later) == made  # the same files, not generated again
+    assert [p.stat().st_mtime_ns for p in made] == stamps
+    assert not (tmp_path / "later" / "data").exists()
+    elsewhere = _instruction(tmp_path, "own")  # the default: the stage's own data/ folder
+    assert all(p.is_relative_to(tmp_path / "own" / "data") for p in prepare_synth_data(elsewhere))
 
 
 def test_accumulation_checkpointing_and_threads_compute_the_same_step(tmp_path: Path) -> None:

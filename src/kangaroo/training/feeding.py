@@ -24,8 +24,6 @@ import numpy as np
 
 from .recipe import Recipe, RecipeError
 
-DATA_DIR = "data"  # generated (synth) datasets, under the run directory
-
 
 @dataclass
 class TrainingRecord:
@@ -36,10 +34,11 @@ class TrainingRecord:
 
 
 def synth_dir(recipe: Recipe, spec: Any) -> Path:
-    """Where a ``data.synth`` entry is generated: ``<run_dir>/data/{task}-{split}-{hash}``, the hash
-    of the entry's settings, so that a changed entry gets a new dataset."""
+    """Where a ``data.synth`` entry is generated: ``<run_dir>/<data.synth_dir>/{task}-{split}-{hash}``,
+    the hash of the entry's settings, so that a changed entry gets a new dataset (and a later stage
+    pointing ``synth_dir`` at an earlier stage's folder reuses the same entries' data)."""
     digest = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode()).hexdigest()[:10]
-    return recipe.output_dir / DATA_DIR / f"{spec.task}-{spec.split}-{digest}"
+    return (recipe.output_dir / recipe.data.synth_dir).resolve() / f"{spec.task}-{spec.split}-{digest}"
 
 
 def prepare_synth_data(recipe: Recipe, log: Callable[[str], None] | None = None) -> list[Path]:

@@ -19,8 +19,8 @@ anything heavy starts::
 ``load_recipe(path, overrides)`` applies ``key.sub=value`` overrides (values parsed as YAML
 scalars: ``optim.lr=3e-5``, ``data.packing=false``, ``data.records=[a.jsonl,b.jsonl]``) before the
 types are checked. Relative paths resolve against the working directory, except
-``model.from_stage``, which is relative to ``run.output_dir`` (so ``--out`` moves a whole
-curriculum). A curriculum file (``stages: [stage1.yaml, ...]``) lists stage recipes relative to
+``model.from_stage`` and ``data.synth_dir``, which are relative to ``run.output_dir`` (so ``--out``
+moves a whole curriculum). A curriculum file (``stages: [stage1.yaml, ...]``) lists stage recipes relative to
 itself; see `load_curriculum`.
 """
 
@@ -88,7 +88,8 @@ class DataSection:
     records: list[str] = field(default_factory=list)  # records files (JSONL / JSON list)
     root: str | None = None  # folder the records' video paths are relative to (default: each file's folder)
     mixture: str | None = None  # or/and a mixture YAML (kangaroo.data.mixture)
-    synth: list[SynthSpec] = field(default_factory=list)  # generated into <run.output_dir>/data when missing
+    synth: list[SynthSpec] = field(default_factory=list)  # generated into synth_dir when missing
+    synth_dir: str = "data"  # where data.synth datasets live, relative to run.output_dir (../stage4/data: reuse its)
     frames: FrameSampling = DEFAULT_SAMPLING  # kangaroo.video.FrameSampling (the final model keeps it)
     max_length: int = 2048  # LLM context: tokens per packed row / longest padded example
     packing: bool = False  # pack several records into one row (no cross-record attention)
