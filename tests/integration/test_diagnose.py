@@ -34,19 +34,31 @@ def test_answer_scores_equal_one_option_at_a_time(records_file):
     with torch.no_grad():
         features = model.get_video_features(pixels, times, [4])[0]
         prompt = prompt_ids(processor, record, 4)
-        first, rest, rest_count, right = _answer_scores(model, processor, prompt, features, record)
-        totals = []
-        for k, text in enumerate(record.meta["options"]):
-            answer = _answer_ids(processor, "ABCD"[k], text)
+        first, rest, rest_count, right, text_right, letter_right = _answer_scores(model, processor, prompt,
+                                                                                  features, record)
+
+        def token_logps(answer: list[int]) -> torch.Tensor:
             ids = torch.tensor([prompt + answer])
             logp = torch.log_softmax(model(input_ids=ids, video_features=features).logits[0].float(), -1)
-            token_logp = logp[len(prompt) - 1 : -1].gather(1, torch.tensor(answer)[:, None])[:, 0]
+            return logp[len(prompt) - 1 : -1].gather(1, torch.tensor(answer)[:, None])[:, 0]
+
+        options, truth = record.meta["options"], "ABCD".index(record.meta["answer"])
+        totals, text_totals = [], []
+        for k, text in enumerate(options):
+            answer = _answer_ids(processor, "ABCD"[k], text)
+            token_logp = token_logps(answer)
             totals.append(float(token_logp.sum()))
-            if "ABCD"[k] == record.meta["answer"]:
+            words = processor.encode_text(text)  # the option's text: the answer's first tokens
+            assert answer[: len(words)] == words
+            text_totals.append(float(token_logp[: len(words)].sum()))
+            if k == truth:
                 assert first == pytest.approx(float(-token_logp[0]), abs=1e-4)
                 assert rest == pytest.approx(float(-token_logp[1:].sum()), abs=1e-3)
                 assert rest_count == len(answer) - 1
-    assert right == ("ABCD"[max(range(len(totals)), key=totals.__getitem__)] == record.meta["answer"])
+        lettered = [float(token_logps(_answer_ids(processor, letter, options[truth])).sum()) for letter in "ABCD"]
+    assert right == (max(range(4), key=totals.__getitem__) == truth)
+    assert text_right == (max(range(4), key=text_totals.__getitem__) == truth)
+    assert letter_right == (max(range(4), key=lettered.__getitem__) == truth)
 
 
 def test_diagnose_measures_every_condition_and_the_visual_tokens(records_file):
@@ -72,6 +84,8 @@ def test_cli_prints_json_and_rejects_records_without_choices(records_file, tmp_p
     assert done.returncode == 0, done.stderr
     measures = json.loads(done.stdout)
     assert measures["records"] == 3 and set(measures["conditions"]) == set(CONDITIONS)
+    for stats in measures["conditions"].values():
+        assert {"ranking_accuracy", "text_ranking_accuracy", "letter_accuracy"} <= set(stats)
     plain = tmp_path / "plain.jsonl"
     plain.write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "hi"},
                                                           {"role": "assistant", "content": "hello"}]}) + "\n")
