@@ -173,10 +173,12 @@ def _answer_scores(model: torch.nn.Module, processor: Any, prompt: list[int], fe
     letters = [chr(ord("A") + i) for i in range(len(options))]
     right = letters.index(record.meta["answer"])
     answers = [_answer_ids(processor, letter, text) for letter, text in zip(letters, options, strict=True)]
-    # the right option's text followed by each letter: only the tokens after the text differ
-    relettered = [_answer_ids(processor, letter, options[right]) for letter in letters]
-    scores = _answer_logps(model, processor, prompt, features, answers + relettered)
-    scores, lettered = scores[: len(answers)], scores[len(answers) :]
+    # the right option's text followed by each other letter: only the tokens after the text differ
+    others = [letter for letter in letters if letter != letters[right]]
+    scores = _answer_logps(model, processor, prompt, features,
+                           answers + [_answer_ids(processor, letter, options[right]) for letter in others])
+    scores, relettered = scores[: len(answers)], dict(zip(others, scores[len(answers) :], strict=True))
+    lettered = [relettered.get(letter, scores[right]) for letter in letters]
     texts = [_text_length(a, others) for a, others in zip(answers, _same_text_rows(processor, options, letters),
                                                           strict=True)]
     truth = scores[right]

@@ -27,6 +27,7 @@ from kangaroo.model.quiet import no_progress_bars
 RANDOM_WEIGHTS_MARKER = "kangaroo_random_weights.json"  # in a saved directory: its weights are random
 BUNDLED_MODEL_DIR = Path(__file__).with_name("bundled_model")  # shipped with the package
 RANDOM_MODEL = "random"  # the model name that means the random-weights tiny model
+BUNDLED_MODEL_NAME = "kangaroo-bundled"
 TINY_RANDOM_DIR = "tiny-random"
 TINY_RANDOM_SEED = 0
 TINY_RANDOM_FRAMES = 16
@@ -65,14 +66,11 @@ def resolve_model_dir(model_dir: str | os.PathLike[str] | None) -> Path:
     return check_model_dir(model_dir)
 
 
-BUNDLED_MODEL_NAME = "kangaroo-bundled"
-
-
 def model_name(model_dir: str | os.PathLike[str] | None) -> str:
-    """A short name for reports and the API: ``kangaroo-bundled`` (None), ``tiny-random``
-    (``"random"``), else the folder's name, with its parent for ``final`` / ``checkpoint-*``
-    (``runs/tiny/stage5/final`` -> ``stage5/final``)."""
-    if model_dir is None:
+    """A short name for reports and the API: ``kangaroo-bundled`` (None or the bundled folder),
+    ``tiny-random`` (``"random"``), else the folder's name, with its parent for ``final`` /
+    ``checkpoint-*`` (``runs/tiny/stage5/final`` -> ``stage5/final``)."""
+    if model_dir is None or Path(os.path.abspath(model_dir)) == BUNDLED_MODEL_DIR.resolve():
         return BUNDLED_MODEL_NAME
     if os.fspath(model_dir) == RANDOM_MODEL:
         return TINY_RANDOM_DIR
