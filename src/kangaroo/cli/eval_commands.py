@@ -295,11 +295,10 @@ def diagnose_command(
     frames: Annotated[int | None, typer.Option("--frames", "-f", min=1, help="Frames per video (default: the processor's).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the measures as JSON.")] = False,
 ) -> None:
-    """Look inside a model: loss on the answer's first word vs the rest, option ranking (whole answer,
-    text alone) and letter lookup with the real, a blank and a shuffled video, and the visual tokens'
-    norm and spread.
+    """Look inside a model: loss on the answer's first word vs the rest and option ranking with the
+    real, a blank and a shuffled video, and the visual tokens' norm and spread.
 
-    A model that reads the video loses less on the letter, and ranks the right option more often,
+    A model that reads the video loses less on the first word, and ranks the right option more often,
     with the real video than with the blank or shuffled one.
 
     Example:

@@ -5,12 +5,10 @@
 measures:
 
 - **loss per token type**: the answer's first token (the first word of the chosen option, which
-  depends on the video) apart from the rest of the answer (the rest of the option and its letter,
-  copied from the question once the first word is written);
-- **option ranking**: the option whose whole answer (``"blue (B)"``, `option_answer`) the model finds most
-  likely, right or wrong: accuracy without any answer parsing; the same by the option's text alone
-  (``"blue"``: does it know the answer?), and **letter lookup**: after the right option's text,
-  whether its own letter is the likeliest of the letters (does it know which letter that text has?);
+  depends on the video) apart from the rest of the answer (the rest of the option's text, copied
+  from the question once the first word is written);
+- **option ranking**: the option whose text (the synthetic world's answer, `multiple_choice`) the
+  model finds most likely, right or wrong: accuracy without any answer parsing;
 - **visual tokens**: their norm against the text embeddings' norm, how much two videos' visual
   tokens differ (relative to their norm), and how much the vision tower's features change from one
   frame to the next.
@@ -32,7 +30,6 @@ from typing import Any
 import torch
 
 from kangaroo.data.records import Record, count_video_parts, video_paths
-from kangaroo.synth.language import option_answer
 
 CONDITIONS: tuple[str, ...] = ("real", "blank", "shuffled")
 
@@ -44,8 +41,6 @@ class ConditionStats:
     first_token_loss: float  # nats, the answer's first token (the option's first word)
     rest_loss: float  # nats per token, the rest of the answer
     ranking_accuracy: float  # share of records whose most likely option is the right one
-    text_ranking_accuracy: float  # the same, ranking the options' texts alone (without their letters)
-    letter_accuracy: float  # share whose right letter is the likeliest after the right option's text
 
 
 @dataclass
@@ -90,7 +85,7 @@ def diagnose(model: torch.nn.Module, processor: Any, records: Sequence[Record], 
         blank = _features(model, torch.zeros_like(videos[0][0]), videos[0][1])
         frame_change = _frame_change(model, videos)
         text_norms = []
-        sums = {c: [0.0, 0.0, 0, 0, 0, 0] for c in CONDITIONS}  # first, rest loss, rest tokens, right, text, letter
+        sums = {c: [0.0, 0.0, 0, 0] for c in CONDITIONS}  # first-token loss, rest loss, rest tokens, ranked right
         for i, record in enumerate(usable):
             prompt = _prompt_ids(processor, record, int(videos[i][0].shape[0]))
             text_norms.append(_text_norm(model, prompt, processor))
@@ -99,8 +94,7 @@ def diagnose(model: torch.nn.Module, processor: Any, records: Sequence[Record], 
                 for k, value in enumerate(_answer_scores(model, processor, prompt, feats, record)):
                     sums[condition][k] += value
     n = len(usable)
-    conditions = {c: ConditionStats(first_token_loss=s[0] / n, rest_loss=s[1] / max(1, s[2]), ranking_accuracy=s[3] / n,
-                                    text_ranking_accuracy=s[4] / n, letter_accuracy=s[5] / n)
+    conditions = {c: ConditionStats(first_token_loss=s[0] / n, rest_loss=s[1] / max(1, s[2]), ranking_accuracy=s[3] / n)
                   for c, s in sums.items()}
     visual_norm = float(torch.cat(features).norm(dim=-1).mean())
     differences = [float((a - b).norm() / a.norm()) for a, b in itertools.pairwise(features)
@@ -146,9 +140,10 @@ def _text_norm(model: torch.nn.Module, prompt: list[int], processor: Any) -> flo
     return float(model.get_input_embeddings()(ids).float().norm(dim=-1).mean())
 
 
-def _answer_ids(processor: Any, letter: str, text: str) -> list[int]:
+def _answer_ids(processor: Any, text: str) -> list[int]:
+    """An option's text as the assistant's reply, end-of-turn included."""
     eos = processor.tokenizer.convert_tokens_to_ids("<|eot_id|>")
-    return [*processor.encode_text(option_answer(letter, text)), eos]
+    return [*processor.encode_text(text), eos]
 
 
 def _answer_logps(model: torch.nn.Module, processor: Any, prompt: list[int], features: torch.Tensor,
@@ -166,39 +161,14 @@ def _answer_logps(model: torch.nn.Module, processor: Any, prompt: list[int], fea
 
 
 def _answer_scores(model: torch.nn.Module, processor: Any, prompt: list[int], features: torch.Tensor,
-                   record: Record) -> tuple[float, float, int, bool, bool, bool]:
-    """``(first-token loss, summed rest loss, rest tokens, ranked right, text ranked right, letter
-    right after the right text)`` of one record."""
+                   record: Record) -> tuple[float, float, int, bool]:
+    """``(first-token loss, summed rest loss, rest tokens, ranked right)`` of one record."""
     options = list(record.meta["options"])
-    letters = [chr(ord("A") + i) for i in range(len(options))]
-    right = letters.index(record.meta["answer"])
-    answers = [_answer_ids(processor, letter, text) for letter, text in zip(letters, options, strict=True)]
-    # the right option's text followed by each other letter: only the tokens after the text differ
-    others = [letter for letter in letters if letter != letters[right]]
-    scores = _answer_logps(model, processor, prompt, features,
-                           answers + [_answer_ids(processor, letter, options[right]) for letter in others])
-    scores, relettered = scores[: len(answers)], dict(zip(others, scores[len(answers) :], strict=True))
-    lettered = [relettered.get(letter, scores[right]) for letter in letters]
-    texts = [_text_length(a, others) for a, others in zip(answers, _same_text_rows(processor, options, letters),
-                                                          strict=True)]
+    right = ord(record.meta["answer"]) - ord("A")
+    scores = _answer_logps(model, processor, prompt, features, [_answer_ids(processor, text) for text in options])
     truth = scores[right]
-    best = max(range(len(answers)), key=lambda k: float(scores[k].sum()))
-    best_text = max(range(len(answers)), key=lambda k: float(scores[k][: texts[k]].sum()))
-    best_letter = max(range(len(letters)), key=lambda k: float(lettered[k].sum()))
-    return (float(-truth[0]), float(-truth[1:].sum()), len(truth) - 1, best == right, best_text == right,
-            best_letter == right)
-
-
-def _same_text_rows(processor: Any, options: list[str], letters: list[str]) -> list[list[int]]:
-    """For each option, its answer with another letter (where the two tokenisations part is where
-    the text ends)."""
-    return [_answer_ids(processor, letters[(k + 1) % len(letters)], text) for k, text in enumerate(options)]
-
-
-def _text_length(answer: list[int], other: list[int]) -> int:
-    """Tokens of ``answer`` before its letter: the length of its common prefix with ``other``, the
-    same text with another letter."""
-    return next((i for i, (a, b) in enumerate(zip(answer, other, strict=False)) if a != b), min(len(answer), len(other)))
+    best = max(range(len(options)), key=lambda k: float(scores[k].sum()))
+    return float(-truth[0]), float(-truth[1:].sum()), len(truth) - 1, best == right
 
 
 def format_diagnosis(diagnosis: Diagnosis) -> str:
@@ -206,9 +176,7 @@ def format_diagnosis(diagnosis: Diagnosis) -> str:
     lines = ["| measure | real | blank | shuffled |", "|---|---|---|---|"]
     for label, key in (("answer's first token (the option's first word) loss, nats", "first_token_loss"),
                        ("rest of the answer, nats per token", "rest_loss"),
-                       ("option ranking accuracy", "ranking_accuracy"),
-                       ("option ranking by the text alone", "text_ranking_accuracy"),
-                       ("its letter after the right text (letter lookup)", "letter_accuracy")):
+                       ("option ranking accuracy", "ranking_accuracy")):
         cells = [f"{getattr(diagnosis.conditions[c], key):.3f}" for c in CONDITIONS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [

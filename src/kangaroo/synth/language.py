@@ -608,11 +608,3 @@ def format_options(question: str, options: Sequence[str], language: str, rng: ra
     lines += [f"({letter}) {text}" for letter, text in zip("ABCDEFGH", options, strict=False)]
     lines.append(say("mcq.instruction", language, rng))
     return "\n".join(lines)
-
-
-def option_answer(letter: str, text: str) -> str:
-    """The assistant's reply to a multiple-choice question: the option's text, then its letter,
-    ``"right (B)"``. Text first: a small model names what it saw, then copies the letter that stands
-    before those words in the options (a letter first must be chosen before the answer is written,
-    which the tiny model does not learn; docs/results.md)."""
-    return f"{text} ({letter})"

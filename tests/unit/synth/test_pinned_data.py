@@ -13,9 +13,9 @@ from kangaroo.synth.options import WorldOptions
 from kangaroo.synth.tasks import list_tasks
 
 # sha256 over every case's JSONL bytes, then its scene files (name, bytes) in name order; last changed
-# on purpose when the "look" family was added (a new case) and multiple-choice replies became
-# "text (B)" (kangaroo.synth.language.option_answer)
-PINNED = "774ea1fc57cc49fe9df95d9d8704b789c3528c0e71b6fda79930d04a4c7b5cf0"
+# on purpose when multiple-choice replies became the option's text alone ("blue circle", was
+# "blue circle (B)"; kangaroo.synth.families.family.multiple_choice)
+PINNED = "50684751ef80b95d7017432db2ab5ea8dcbf5798c6f0e8ba330a4690ccba72d1"
 
 
 def cases() -> list[tuple[str, str, WorldOptions]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..facts import Facts
-from ..language import LANGUAGES, format_options, object_name, option_answer, time_phrase
+from ..language import LANGUAGES, format_options, object_name, time_phrase
 from ..scene import Event
 
 LETTERS = "ABCD"  # multiple-choice option letters
@@ -81,7 +81,12 @@ def multiple_choice(
 ) -> Built | None:
     """A 4-option question: the truth plus 3 distractors (up to ``max_preferred`` drawn at
     random from ``preferred``, the rest the first of ``fallback`` in its order, then of the
-    other ``preferred``), shuffled. None when there are too few."""
+    other ``preferred``), shuffled. None when there are too few.
+
+    The reply is the right option's text alone (``"blue circle"``); ``meta.answer`` holds its letter,
+    which the eval reads from the text (`kangaroo.eval.extraction.extract_choice`). No letter is
+    written: the tiny LLM does not learn to look up the letter standing before a text in the
+    options, so a letter after the text was a guess (docs/results.md, "the letter lookup")."""
     pool = [d for d in dict.fromkeys(preferred) if d != truth]
     chosen = rng.sample(pool, min(max_preferred, len(pool), 3))
     rest = [d for d in dict.fromkeys([*fallback, *pool]) if d != truth and d not in chosen]
@@ -93,7 +98,7 @@ def multiple_choice(
     letter = LETTERS[options.index(truth)]
     prompt = format_options(question, options, lang, rng)
     return Built(
-        [Turn(lang, prompt, option_answer(letter, truth), kind=kind)],
+        [Turn(lang, prompt, truth, kind=kind)],
         answer=letter,
         options=options,
         times=times,
