@@ -1,10 +1,11 @@
 """The bundled model as shipped: the default of every command, small enough for the package, and
 reading the video where it does (docs/results.md): held-out "look" questions (one word off the start
-of the video) answered well above their blank-video control, multiple-choice replies that always
-name an option. A regression in loading, processing or prompting fails here.
+of the video) answered well above their blank-video control, and multiple-choice questions above
+theirs, with replies that name an option. A regression in loading, processing or prompting fails
+here.
 
-The thresholds sit a few points inside what the shipped weights measure on the same fixed test
-data (synth_look: 51.5% real, 25.3% blank; greedy decoding, so the numbers are exact)."""
+The thresholds sit a few points inside what the shipped (stage-7) weights measure on the same fixed
+test data (synth_look: 51.5% real, 25.3% blank; greedy decoding, so the numbers are exact)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ pytestmark = pytest.mark.integration
 PER_FAMILY = 10  # x 6 multiple-choice families = 60 held-out questions
 LOOK_MIN_REAL = 47.0  # % keyword accuracy with the real video (measured 51.5)
 LOOK_MIN_GAIN = 20.0  # points above the blank-video control (measured 26.2)
+MCQ_MIN_REAL = 33.0  # % of the 60 (chance 25; measured 38.3 en, 43.3 zh)
+MCQ_MIN_GAIN = 8.0  # points above the blank-video control (measured 13.3 en, 25.0 zh)
+MCQ_MAX_UNPARSED = 20.0  # % of replies that name no option (measured 13.3 en, 10.0 zh)
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +55,14 @@ def test_the_bundled_model_reads_look_questions_off_the_video(backend: KangarooB
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
-def test_the_bundled_model_answers_every_multiple_choice_question_with_an_option(
+def test_the_bundled_model_answers_multiple_choice_questions_above_their_blank_video_control(
         backend: KangarooBackend, tmp_path: Path, language: str) -> None:
     task = load_task("synth_mcq" if language == "en" else "synth_mcq_zh")
     task = dataclasses.replace(task, data={**task.data, "num": PER_FAMILY, "seed": 4242})  # test split, unseen seed
     real = run_task(backend, task, tmp_path / "data", tmp_path / "out")
-    assert real is not None and real["overall"]["total"] == 6 * PER_FAMILY and real["overall"]["errors"] == 0
-    assert real["overall"]["unparsed_rate"] == 0.0  # every reply names one of the four options
+    blank = run_task(backend, task, tmp_path / "data", tmp_path / "out", video_control="blank")
+    assert real is not None and blank is not None
+    assert real["overall"]["total"] == 6 * PER_FAMILY and real["overall"]["errors"] == 0
+    assert real["overall"]["unparsed_rate"] <= MCQ_MAX_UNPARSED, real["overall"]  # replies name an option
+    assert real["overall"]["accuracy"] >= MCQ_MIN_REAL, real["overall"]
+    assert real["overall"]["accuracy"] - blank["overall"]["accuracy"] >= MCQ_MIN_GAIN, (real["overall"], blank["overall"])

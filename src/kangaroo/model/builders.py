@@ -144,7 +144,8 @@ def train_world_tokenizer() -> PreTrainedTokenizerBase:
 
     from .tokenizer_training import train_bpe_tokenizer
 
-    return train_bpe_tokenizer(world_texts(WORLD_TOKENIZER_TASKS), vocab_size=WORLD_VOCAB_SIZE, min_frequency=2)
+    texts = world_texts(WORLD_TOKENIZER_TASKS, lettered_choices=True)  # its replies of that time
+    return train_bpe_tokenizer(texts, vocab_size=WORLD_VOCAB_SIZE, min_frequency=2)
 
 
 WORLD_VOCAB_SIZE = 2048
