@@ -25,7 +25,7 @@ import torch
 
 from kangaroo.inference.loading import load_chat_model
 from kangaroo.synth.generate import generate
-from kangaroo.synth.language import format_options
+from kangaroo.synth.language import format_options, lettered_reply
 from kangaroo.synth.options import WorldOptions
 
 FAMILIES = ("mcq_direction", "mcq_count", "mcq_order", "mcq_colour_change", "mcq_appear", "mcq_end")
@@ -52,7 +52,7 @@ def lookup_example(processor, language: str, options: list[str], rng: random.Ran
     prompt = format_options(rng.choice(QUESTIONS[language]).format(t=options[k]), options, language, rng)
     ids = processor.encode([{"role": "user", "content": prompt}], [], add_generation_prompt=True)[0].tolist()
     text = processor.encode_text(options[k])
-    answer = processor.encode_text(f"{options[k]} ({'ABCD'[k]})")  # text, " (", letter, ")"
+    answer = processor.encode_text(lettered_reply(options[k], "ABCD"[k]))  # text, " (", letter, ")"
     assert answer[: len(text)] == text, "the text's tokens must not merge with the letter's"
     return ids, [*answer, processor.tokenizer.convert_tokens_to_ids("<|eot_id|>")], len(text) + 1
 
@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--model", default=None, help="model directory (default: the bundled model)")
-    parser.add_argument("--fresh", action="store_true", help="re-initialise every weight first (from nothing)")
+    parser.add_argument("--fresh", action="store_true", help="re-draw every linear and embedding weight first (norms keep theirs): an LLM from nothing")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)

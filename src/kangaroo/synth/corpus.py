@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from .language import lettered_reply
 from .options import WorldOptions
 from .tasks import TASKS, generate
 
@@ -18,8 +19,8 @@ def world_texts(tasks: Sequence[str] | None = None, per_task: int = 150, seed: i
                 lettered_choices: bool = False) -> Iterator[str]:
     """The message texts of ``per_task`` train-split records of each of ``tasks`` (default: every
     task but needle, whose text is that of the others) in each language; nothing is rendered or
-    written. ``lettered_choices``: multiple-choice replies followed by their letter (``"blue circle
-    (B)"``), as they were when the shipped world tokenizer was trained (it must stay reproducible)."""
+    written. ``lettered_choices``: multiple-choice replies followed by their letter (`lettered_reply`),
+    as they were when the shipped world tokenizer was trained (it must stay reproducible)."""
     names = [n for n, spec in TASKS.items() if spec.media != "needle"] if tasks is None else list(tasks)
     for language in LANGUAGES:
         world = WorldOptions(language=language)
@@ -30,7 +31,7 @@ def world_texts(tasks: Sequence[str] | None = None, per_task: int = 150, seed: i
                 for message in record["messages"]:
                     content = message["content"]
                     if lettered_choices and meta.get("options") and message["role"] == "assistant":
-                        yield f"{content} ({meta['answer']})"
+                        yield lettered_reply(content, meta["answer"])
                     elif isinstance(content, str):
                         yield content
                     else:

@@ -608,3 +608,10 @@ def format_options(question: str, options: Sequence[str], language: str, rng: ra
     lines += [f"({letter}) {text}" for letter, text in zip("ABCDEFGH", options, strict=False)]
     lines.append(say("mcq.instruction", language, rng))
     return "\n".join(lines)
+
+
+def lettered_reply(text: str, letter: str) -> str:
+    """``"blue circle (B)"``: a multiple-choice reply followed by its letter, the world's reply form
+    before replies became the option's text alone. The shipped world tokenizer was trained on it
+    (`kangaroo.synth.corpus.world_texts`), and `scripts/letter_lookup_probe.py` asks for it."""
+    return f"{text} ({letter})"
