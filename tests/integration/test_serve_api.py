@@ -213,6 +213,38 @@ def test_concurrent_conversations_never_see_each_other(server, media):
         assert results[name] == fresh
 
 
+def test_a_new_request_gets_its_first_token_before_a_long_answer_ends(server, media):
+    _, files = media
+    long_body = {"messages": [video_message(file_url(files["clip"]), "Tell me everything.")],
+                 "max_tokens": 400, "temperature": 1.0, "seed": 7, "stream": True}
+    short_body = {"messages": [video_message(file_url(files["clip"]), "One word?")], "max_tokens": 2}
+
+    def stream(body: dict, first_chunk: threading.Event | None = None) -> tuple[str, float]:
+        text = ""
+        with httpx.stream("POST", f"{server}/v1/chat/completions", json=body, timeout=120) as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                if line.startswith("data: {"):
+                    if first_chunk is not None:
+                        first_chunk.set()
+                    text += json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+        return text, time.monotonic()
+
+    alone, _ = stream(long_body)
+    assert len(alone) > 40  # long enough to be paused (random weights rarely end a reply early)
+    first_chunk, ended = threading.Event(), []
+    long_run = threading.Thread(target=lambda: ended.extend(stream(long_body, first_chunk)))
+    long_run.start()
+    assert first_chunk.wait(60)
+    short = chat(server, short_body)
+    short_done = time.monotonic()
+    long_run.join()
+    assert short.status_code == 200, short.text
+    long_text, long_done = ended
+    assert short_done < long_done  # answered between the long answer's tokens, not after it
+    assert long_text == alone  # paused and resumed, the seeded sample is the same
+
+
 def test_full_queue_answers_429_and_health_stays_responsive(server, media):
     _, files = media
     responses: list[httpx.Response] = []

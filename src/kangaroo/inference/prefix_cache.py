@@ -18,7 +18,7 @@ import torch
 from .chat import _common_prefix, reuse_prefix
 
 
-@dataclass
+@dataclass(eq=False)  # entries are told apart by identity: comparing tensors is no answer
 class _Entry:
     media: tuple[str, ...]  # feature-cache keys of the prompt's videos, in order
     ids: torch.Tensor  # (1, C) the tokens the cache holds

@@ -1,13 +1,21 @@
 """`ChatEngine`: the model behind the HTTP API and the web demo.
 
-One worker thread owns the model and answers jobs one at a time from a bounded queue (a full
-queue refuses new jobs with 429). For each job it gets every video's visual features (from an
-in-memory `MemoryFeatureCache` keyed by content and sampling, else decoded with a time limit,
-optionally in a subprocess, and encoded), encodes the conversation with the processor (user text
-never becomes control tokens), checks the context length, takes the KV cache of the longest
-earlier prompt it extends (`PrefixCache`), and generates with `generate_reply`, sending text
-pieces to the job's sink as they come. A job whose client went away is cancelled: the
-generation stops after the current token.
+One worker thread owns the model and takes jobs from a bounded queue (a full queue refuses new
+jobs with 429). For each job it gets every video's visual features (from an in-memory
+`MemoryFeatureCache` keyed by content and sampling, else decoded with a time limit, optionally
+in a subprocess, and encoded), encodes the conversation with the processor (user text never
+becomes control tokens), checks the context length, takes the KV cache of the longest earlier
+prompt it extends (`PrefixCache`), and generates with `generate_reply`, sending text pieces to
+the job's sink as they come. A job whose client went away is cancelled: the generation stops
+after the current token.
+
+Scheduling puts first tokens first (as vLLM's scheduler puts prefills first): a generation
+pauses after its current token when a new job is waiting, so the new job is prefilled and
+answers its first token at once; the started generations then take turns of `TURN_TOKENS` tokens,
+so a short answer is not held up behind a long one. A generation paused for ``max_pause``
+seconds goes on before further new jobs, so a stream of new requests cannot starve it. Each
+keeps its own KV cache and random-number state, so an answer is the same whether or not it was
+paused.
 
 Events a job's sink receives, in order: ``("started", {"prompt_tokens", "timestamps"})``,
 ``("first_token", seconds since arrival)``, ``("text", piece)`` any number of times, then
@@ -16,6 +24,7 @@ Events a job's sink receives, in order: ``("started", {"prompt_tokens", "timesta
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import queue
@@ -30,6 +39,7 @@ from kangaroo.inference.loading import model_name
 from kangaroo.video.sampling import FrameSampling
 
 DEFAULT_MAX_TOKENS = 256
+TURN_TOKENS = 16  # tokens a generation makes before a paused one gets its turn
 
 
 class ApiError(Exception):
@@ -111,7 +121,9 @@ class ChatEngine:
     sampling:         default frame sampling (None: the processor's, i.e. as the model was saved).
     max_frames:       the most frames a request may ask for per video (400 above).
     max_model_len:    the context in tokens (None: the LLM's ``max_position_embeddings``; 422 above).
-    max_queue:        jobs waiting beside the running one (429 beyond).
+    max_queue:        jobs waiting beside the running one, queued or paused (429 beyond).
+    max_pause:        seconds a started generation may stay paused while new jobs get their first
+                      token; then it goes on before them (module docstring).
     reuse:            keep visual features and KV prefixes across requests (False: recompute all).
     decode_timeout:   seconds allowed to decode one video; ``isolate`` decodes in a subprocess.
     """
@@ -126,6 +138,7 @@ class ChatEngine:
         max_frames: int = 128,
         max_model_len: int | None = None,
         max_queue: int = 16,
+        max_pause: float = 0.5,
         reuse: bool = True,
         feature_entries: int = 64,
         prefix_entries: int = 8,
@@ -138,12 +151,13 @@ class ChatEngine:
 
         from .metrics import ServerMetrics
 
-        if max_frames < 1 or max_queue < 0 or (max_model_len is not None and max_model_len < 2):
-            raise ValueError("max_frames must be >= 1, max_queue >= 0, max_model_len >= 2")
+        if max_frames < 1 or max_queue < 0 or max_pause < 0 or (max_model_len is not None and max_model_len < 2):
+            raise ValueError("max_frames must be >= 1, max_queue >= 0, max_pause >= 0, max_model_len >= 2")
         self.model_dir = None if model_dir is None else os.fspath(model_dir)
         self.device, self.dtype = device, dtype
         self.default_sampling = sampling
         self.max_frames = max_frames
+        self.max_pause = max_pause
         self._max_model_len = max_model_len
         self.reuse = reuse
         self.decode_timeout, self.isolate = decode_timeout, isolate
@@ -157,6 +171,7 @@ class ChatEngine:
         self.load_error: str | None = None
         self._ready = threading.Event()
         self._queue: queue.Queue[ChatJob | None] = queue.Queue(maxsize=max_queue + 1)
+        self._paused: collections.deque[_Generation] = collections.deque()  # started, waiting to go on
         self._running = 0
         self._worker: threading.Thread | None = None
 
@@ -183,7 +198,7 @@ class ChatEngine:
         self._ready.set()
 
     def close(self) -> None:
-        """Stop the worker after the job it is running (queued jobs are not answered)."""
+        """Stop the worker after its current step (queued and paused jobs are not answered)."""
         if self._worker is not None:
             while True:
                 try:
@@ -191,7 +206,7 @@ class ChatEngine:
                 except queue.Empty:
                     break
                 if job is not None:
-                    job.sink(("error", ApiError(503, "the server is shutting down", "shutting_down")))
+                    job.sink(("error", _SHUTTING_DOWN))
             self._queue.put(None)
             self._worker.join(timeout=30)
 
@@ -203,12 +218,13 @@ class ChatEngine:
 
     @property
     def queue_depth(self) -> int:
-        """Jobs waiting (not counting the one running)."""
+        """Jobs waiting for their first token."""
         return self._queue.qsize()
 
     @property
     def running(self) -> int:
-        return self._running
+        """Jobs past their first token and not finished: the one generating and the paused ones."""
+        return self._running + len(self._paused)
 
     # -- requests --------------------------------------------------------------------------------
     def sampling_for(self, overrides: dict[str, Any] | None) -> FrameSampling:
@@ -252,31 +268,53 @@ class ChatEngine:
             raise ApiError(503, "the model is still loading" if self.load_error is None
                            else f"the model failed to load: {self.load_error}", "model_not_ready")
         try:
+            if self._queue.qsize() + len(self._paused) >= self._queue.maxsize:  # paused jobs count as waiting
+                raise queue.Full
             self._queue.put_nowait(job)
         except queue.Full:
             self.metrics.add("rejected")
-            raise ApiError(429, f"the server is busy: {self._queue.maxsize} requests are queued; retry later",
+            raise ApiError(429, f"the server is busy: {self._queue.maxsize} requests are waiting; retry later",
                            "queue_full") from None
 
     # -- the worker ------------------------------------------------------------------------------
     def _work(self) -> None:
-        while (job := self._queue.get()) is not None:
-            if job.cancelled.is_set():
-                self.metrics.add("cancelled")
-                job.sink(("error", ApiError(499, "the client went away", "cancelled")))
+        while True:
+            if self._paused and (self._queue.empty()
+                                 or time.monotonic() - self._paused[0].paused_at >= self.max_pause):
+                self._go_on(self._paused.popleft())
                 continue
-            self._running = 1
-            try:
-                job.sink(("done", self._answer(job)))
-            except ApiError as exc:
-                job.sink(("error", exc))
-            except Exception as exc:  # a bug must not stop the worker; the client gets a 500 without a traceback
-                import logging
+            job = self._queue.get()  # only waits when nothing is paused
+            if job is None:
+                break
+            self._go_on(job)
+        while self._paused:
+            self._paused.popleft().job.sink(("error", _SHUTTING_DOWN))
 
-                logging.getLogger(__name__).exception("a request failed")
-                job.sink(("error", ApiError(500, f"internal error: {type(exc).__name__}", "internal_error")))
-            finally:
-                self._running = 0
+    def _go_on(self, work: ChatJob | _Generation) -> None:
+        """Start a new job, or go on with a paused generation, up to its end or its next pause
+        (then it waits behind the other paused ones)."""
+        job = work if isinstance(work, ChatJob) else work.job
+        if job.cancelled.is_set():
+            self.metrics.add("cancelled")
+            job.sink(("error", ApiError(499, "the client went away", "cancelled")))
+            return
+        self._running = 1
+        try:
+            generation = self._start(job) if isinstance(work, ChatJob) else work
+            if self._generate(generation):
+                job.sink(("done", self._finish(generation)))
+            else:
+                generation.paused_at = time.monotonic()
+                self._paused.append(generation)
+        except ApiError as exc:
+            job.sink(("error", exc))
+        except Exception as exc:  # a bug must not stop the worker; the client gets a 500 without a traceback
+            import logging
+
+            logging.getLogger(__name__).exception("a request failed")
+            job.sink(("error", ApiError(500, f"internal error: {type(exc).__name__}", "internal_error")))
+        finally:
+            self._running = 0
 
     def _video_features(self, processor: Any, job: ChatJob) -> tuple[list[Any], list[str], list[Any]]:
         """Per media item: features ``(N_i, D)``, feature-cache keys, timestamps ``(T_i,)``."""
@@ -318,11 +356,10 @@ class ChatEngine:
         except ValueError as exc:
             raise ApiError(400, str(exc), "invalid_messages") from None
 
-    def _answer(self, job: ChatJob) -> Reply:
+    def _start(self, job: ChatJob) -> _Generation:
+        """Everything before the first token: features, prompt, context check, KV prefix."""
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
 
-        from kangaroo.inference.chat import generate_reply
         from kangaroo.model.layout import VIDEO_PAD
 
         processor = self.processor.with_sampling(job.sampling)
@@ -335,7 +372,6 @@ class ChatEngine:
             raise ApiError(422, f"the prompt takes {prompt_tokens} tokens ({frames} video frames) but the model's "
                                 f"context is {limit} tokens: ask for fewer frames (num_frames) or send a shorter "
                                 "conversation", "context_length_exceeded")
-        max_new = min(job.options.max_tokens or DEFAULT_MAX_TOKENS, limit - prompt_tokens)
         job.sink(("started", {"prompt_tokens": prompt_tokens, "timestamps": [t.tolist() for t in timestamps]}))
 
         cache, kept = self.prefixes.take(tuple(keys), input_ids) if self.reuse else (None, 0)
@@ -345,45 +381,128 @@ class ChatEngine:
         if all_features is not None:
             all_features = all_features[int((input_ids[0, :kept] == pad).sum()) :]  # those past the cached prefix
         text = _ReplyText(job.options.stop, lambda piece: job.sink(("text", piece)))
-        first_token: list[float] = []
-        halt = job.cancelled
+        if job.options.seed is not None:
+            torch.manual_seed(job.options.seed)
+        return _Generation(job, processor, tuple(keys), prompt_tokens, kept,
+                           max_new=min(job.options.max_tokens or DEFAULT_MAX_TOKENS, limit - prompt_tokens),
+                           sequences=input_ids.to(device), cache=cache, features=all_features, text=text,
+                           stream=_TokenStream(processor.tokenizer, text), rng_state=_rng_state(device))
+
+    def _generate(self, generation: _Generation) -> bool:
+        """Generate until the reply ends (True) or pauses (False): after `TURN_TOKENS` tokens when
+        another job waits, and a new job already after its first token when a new job is queued."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        from kangaroo.inference.chat import generate_reply
+
+        job, engine = generation.job, self
+        paused: list[bool] = []
+        made = [0]  # tokens of this turn
+        yields_to_new = 1 if generation.first_token is None else TURN_TOKENS  # tokens before a queued job goes
 
         class Halt(StoppingCriteria):
             def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-                if not first_token:
-                    first_token.append(time.monotonic() - job.arrived)
-                    job.sink(("first_token", first_token[0]))
-                return torch.full((input_ids.shape[0],), halt.is_set() or text.stopped, dtype=torch.bool)
+                if generation.first_token is None:
+                    generation.first_token = time.monotonic() - job.arrived
+                    job.sink(("first_token", generation.first_token))
+                made[0] += 1
+                stop = job.cancelled.is_set() or generation.text.stopped
+                queued = not engine._queue.empty()
+                if not stop and ((made[0] >= yields_to_new and queued)
+                                 or (made[0] >= TURN_TOKENS and engine._paused)):
+                    paused.append(True)
+                    stop = True
+                return torch.full((input_ids.shape[0],), stop, dtype=torch.bool)
 
         options = job.options
-        generation: dict[str, Any] = {"max_new_tokens": max_new, "do_sample": options.temperature > 0,
-                                      "stopping_criteria": StoppingCriteriaList([Halt()]),
-                                      "streamer": _streamer(processor.tokenizer, text)}
+        before = int(generation.sequences.shape[1])
+        kwargs: dict[str, Any] = {"max_new_tokens": generation.max_new - (before - generation.prompt_tokens),
+                                  "do_sample": options.temperature > 0,
+                                  "stopping_criteria": StoppingCriteriaList([Halt()]), "streamer": generation.stream}
         if options.temperature > 0:
-            generation["temperature"] = options.temperature
+            kwargs["temperature"] = options.temperature
             if options.top_p is not None:
-                generation["top_p"] = options.top_p
-        if options.seed is not None:
-            torch.manual_seed(options.seed)
+                kwargs["top_p"] = options.top_p
+        _set_rng_state(generation.rng_state)  # this job's own draws, however it was interleaved
         with torch.no_grad():
-            new_tokens, sequences, cache = generate_reply(self.model, processor, input_ids.to(device), all_features,
-                                                          cache, **generation)
+            new_tokens, generation.sequences, generation.cache = generate_reply(
+                self.model, generation.processor, generation.sequences, generation.features, generation.cache,
+                **kwargs)
+        generation.rng_state = _rng_state(generation.sequences.device)
+        generation.features = None  # every video token is in the cache now
+        generation.tokens += new_tokens
+        ended_by_stop_token = len(new_tokens) < int(generation.sequences.shape[1]) - before
+        generated = int(generation.sequences.shape[1]) - generation.prompt_tokens
+        return not paused or ended_by_stop_token or generated >= generation.max_new
+
+    def _finish(self, generation: _Generation) -> Reply:
+        job, processor = generation.job, generation.processor
         if self.reuse:
-            self.prefixes.put(tuple(keys), sequences[:, : cache.get_seq_length()], cache)
-        completion_tokens = int(sequences.shape[1]) - prompt_tokens
+            self.prefixes.put(generation.keys, generation.sequences[:, : generation.cache.get_seq_length()],
+                              generation.cache)
+        completion_tokens = int(generation.sequences.shape[1]) - generation.prompt_tokens
         if job.cancelled.is_set():
             self.metrics.add("cancelled")
             raise ApiError(499, "the client went away", "cancelled")
-        text.finish()
-        answer = _cut_at_stop(processor.decode(new_tokens).strip(), job.options.stop)
-        stopped = text.stopped or len(new_tokens) < completion_tokens or completion_tokens < max_new
+        generation.stream.flush()
+        generation.text.finish()
+        answer = _cut_at_stop(processor.decode(generation.tokens).strip(), job.options.stop)
+        stopped = (generation.text.stopped or len(generation.tokens) < completion_tokens
+                   or completion_tokens < generation.max_new)
         latency = time.monotonic() - job.arrived
-        ttft = first_token[0] if first_token else latency
-        for name, value in (("prompt_tokens", prompt_tokens), ("completion_tokens", completion_tokens),
-                            ("prefix_tokens_reused", kept)):
+        ttft = generation.first_token if generation.first_token is not None else latency
+        for name, value in (("prompt_tokens", generation.prompt_tokens), ("completion_tokens", completion_tokens),
+                            ("prefix_tokens_reused", generation.kept)):
             self.metrics.add(name, value)
         self.metrics.observe(latency=latency, time_to_first_token=ttft)
-        return Reply(answer, "stop" if stopped else "length", prompt_tokens, completion_tokens, kept, ttft)
+        return Reply(answer, "stop" if stopped else "length", generation.prompt_tokens, completion_tokens,
+                     generation.kept, ttft)
+
+
+def _rng_state(device: Any) -> tuple[Any, Any]:
+    """The random-number state sampling on ``device`` draws from: the CPU's, and the GPU's if used."""
+    import torch
+
+    return torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
+def _set_rng_state(state: tuple[Any, Any]) -> None:
+    import torch
+
+    cpu, gpu = state
+    torch.set_rng_state(cpu)
+    if gpu is not None:
+        torch.cuda.set_rng_state(gpu)
+
+
+_SHUTTING_DOWN = ApiError(503, "the server is shutting down", "shutting_down")
+
+
+@dataclass
+class _Generation:
+    """A started job between the steps of its generation.
+
+    sequences: ``(1, L + generated)`` the prompt and the tokens so far; ``cache`` holds all but the
+               last of them. ``features``: the visual features still to be prefilled (first step only).
+    tokens:    the reply's token ids so far, without stop tokens.
+    """
+
+    job: ChatJob
+    processor: Any
+    keys: tuple[str, ...]
+    prompt_tokens: int
+    kept: int
+    max_new: int
+    sequences: Any
+    cache: Any
+    features: Any
+    text: _ReplyText
+    stream: _TokenStream
+    rng_state: Any
+    tokens: list[int] = field(default_factory=list)
+    first_token: float | None = None
+    paused_at: float = 0.0
 
 
 def _text_of(content: Any) -> str:
@@ -432,12 +551,34 @@ class _ReplyText:
             self.sent = upto
 
 
-def _streamer(tokenizer: Any, text: _ReplyText) -> Any:
-    """A transformers streamer that hands decoded text (whole words) to ``text``."""
-    from transformers import TextStreamer
+class _TokenStream:
+    """A transformers streamer that hands a reply's text to a `_ReplyText` as its tokens come,
+    across the several `generate` calls of a paused generation: each call's first ``put`` is its
+    prompt (skipped); text that ends inside a character (byte-level tokens) waits for the rest."""
 
-    class Streamer(TextStreamer):
-        def on_finalized_text(self, piece: str, stream_end: bool = False) -> None:
-            text.add(piece)
+    def __init__(self, tokenizer: Any, text: _ReplyText) -> None:
+        self.tokenizer, self.text = tokenizer, text
+        self.ids: list[int] = []
+        self.shown = ""
+        self.prompt_next = True
 
-    return Streamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    def put(self, value: Any) -> None:
+        if self.prompt_next:
+            self.prompt_next = False
+            return
+        self.ids += value.reshape(-1).tolist()
+        self._show(final=False)
+
+    def end(self) -> None:
+        self.prompt_next = True  # the next generate call starts with its prompt
+
+    def flush(self) -> None:
+        self._show(final=True)
+
+    def _show(self, final: bool) -> None:
+        decoded = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if not final and decoded.endswith("\ufffd"):
+            return
+        if decoded.startswith(self.shown):
+            self.text.add(decoded[len(self.shown) :])
+        self.shown = decoded
