@@ -165,6 +165,9 @@ def eval_command(
     video_control: Annotated[str | None, typer.Option(
         "--video-control", help="Also run each task with its videos replaced: blank (grey video of the same "
                                 "length), shuffled (another sample's video), or both: blank,shuffled.")] = None,
+    follow_up: Annotated[str | None, typer.Option(
+        "--follow-up", help="Also ask each question as a follow-up: after this first question about the same "
+                            "video (e.g. \"What happens in the video?\") and the model's own reply to it.")] = None,
     list_tasks: Annotated[bool, typer.Option("--list", help="List the built-in tasks and exit.")] = False,
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress", help="Progress bar (default: on a terminal).")] = None,
 ) -> None:
@@ -195,6 +198,9 @@ def eval_command(
         task_dirs = [_data_dir_for(t, default_dir, per_task_dirs) for t in tasks]
         counts = _frame_counts(frames)
         controls = _video_controls(video_control)
+        if follow_up is not None and not follow_up.strip():
+            raise ValueError("--follow-up needs a question, e.g. --follow-up \"What happens in the video?\"")
+        turns = [None, follow_up] if follow_up else [None]
         the_shard = _shard(shard)
         model_backend = _backend(backend, model, base_url, device, batch_size, video_as, concurrency, timeout)
     except (TaskConfigError, ValueError) as exc:
@@ -207,14 +213,14 @@ def eval_command(
     finished = []
     try:
         for the_task, the_dir in zip(tasks, task_dirs, strict=True):
-            for count, control in ((c, v) for c in counts for v in controls):
+            for count, control, turn in ((c, v, t) for c in counts for v in controls for t in turns):
                 label = (f"{the_task.name} ({count or the_task.frames.most_frames} frames"
-                         f"{f', {control} video' if control else ''})")
+                         f"{f', {control} video' if control else ''}{', follow-up' if turn else ''})")
                 with Progress(TextColumn(escape(label)), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                               TimeRemainingColumn(), console=err_console, transient=True, disable=not show) as bar:
                     job = bar.add_task(label, total=None)
                     metrics = run_task(model_backend, the_task, the_dir, out, frames=count, prompt=prompt,
-                                       limit=limit, shard=the_shard, video_control=control,
+                                       limit=limit, shard=the_shard, video_control=control, follow_up=turn,
                                        progress=lambda done, total, j=job: bar.update(j, completed=done, total=total))
                 if metrics is None:
                     err_console.print(f"{escape(label)}: shard {the_shard.index}/{the_shard.count} done; the last "
@@ -266,9 +272,10 @@ def _print_task_list(names: list[str], load_task: Any) -> None:
 
 def _print_summary(results: list[dict[str, Any]]) -> None:
     controlled = any(m.get("video_control") for m in results)  # a "video" column only when it says something
+    followed = any(m.get("follow_up") for m in results)  # likewise "turn"
     table = Table(box=None)
     recalled = any("keyword_recall" in m["overall"] for m in results)  # likewise "recall %"
-    columns = ("task", "frames", *(("video",) if controlled else ()), "samples", "errors", "accuracy", "strict",
+    columns = ("task", "frames", *(("video",) if controlled else ()), *(("turn",) if followed else ()), "samples", "errors", "accuracy", "strict",
                "unparsed %", "MAE s", *(("recall %",) if recalled else ()))
     for column in columns:
         table.add_column(column, overflow="fold")
@@ -280,7 +287,8 @@ def _print_summary(results: list[dict[str, Any]]) -> None:
             return "-" if value is None else f"{value:.1f}" if key != "mae_seconds" else f"{value:.2f}"
 
         video = (m.get("video_control") or "real",) if controlled else ()
-        table.add_row(m["task"], str(m["frames"]), *video, str(o["total"]), str(o["errors"]), fmt("accuracy"),
+        turn = ("second" if m.get("follow_up") else "first",) if followed else ()
+        table.add_row(m["task"], str(m["frames"]), *video, *turn, str(o["total"]), str(o["errors"]), fmt("accuracy"),
                       fmt("accuracy_strict"), fmt("unparsed_rate"), fmt("mae_seconds"),
                       *((fmt("keyword_recall"),) if recalled else ()))
     console.print(table)

@@ -42,7 +42,7 @@ def write_report(out_dir: str | os.PathLike[str], others: list[str | os.PathLike
     models = [_model_entry(out)] + [_model_entry(Path(o)) for o in others]
     written = {"json": out / "results.json", "markdown": out / "results.md"}
     summary = {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "model": models[0]["model"],
-               "runs": [_run_entry(r) for r in models[0]["runs"] + models[0]["controls"]]}
+               "runs": [_run_entry(r) for r in models[0]["runs"] + models[0]["controls"] + models[0]["follow_ups"]]}
     atomic_write_json(written["json"], summary)  # concurrent shards may both write
     atomic_write_text(written["markdown"], render_markdown(models))
     if plots and models[0]["runs"]:
@@ -53,15 +53,19 @@ def write_report(out_dir: str | os.PathLike[str], others: list[str | os.PathLike
 def _model_entry(out: Path) -> dict[str, Any]:
     every = collect_runs(out)
     model = every[0]["manifest"].get("model", {}) if every else {}
-    runs = [r for r in every if not r["metrics"].get("video_control")]
-    controls = [r for r in every if r["metrics"].get("video_control")]
-    return {"name": model.get("name", out.name), "model": model, "runs": runs, "controls": controls}
+    asked_first = [r for r in every if not r["metrics"].get("follow_up")]
+    runs = [r for r in asked_first if not r["metrics"].get("video_control")]
+    controls = [r for r in asked_first if r["metrics"].get("video_control")]
+    follow_ups = [r for r in every if r["metrics"].get("follow_up")]
+    return {"name": model.get("name", out.name), "model": model, "runs": runs, "controls": controls,
+            "follow_ups": follow_ups}
 
 
 def _run_entry(run: dict[str, Any]) -> dict[str, Any]:
     metrics = run["metrics"]
     return {"task": metrics["task"], "title": metrics["title"], "frames": metrics["frames"],
-            "prompt": metrics["prompt"], "video_control": metrics.get("video_control"), "overall": metrics["overall"], "groups": metrics["groups"],
+            "prompt": metrics["prompt"], "video_control": metrics.get("video_control"),
+            "follow_up": metrics.get("follow_up"), "overall": metrics["overall"], "groups": metrics["groups"],
             "errors": metrics["errors"], "manifest": run["manifest"], "folder": run["folder"]}
 
 
@@ -111,8 +115,10 @@ def render_markdown(models: list[dict[str, Any]]) -> str:
         lines += _seed_table(models, chosen)
     if models[0]["controls"]:
         lines += _controls_table(models[0])
+    if models[0]["follow_ups"]:
+        lines += _follow_up_table(models[0])
     for model in models[:1]:
-        for run in model["runs"] + model["controls"]:
+        for run in model["runs"] + model["controls"] + model["follow_ups"]:
             lines += _task_details(run)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -180,10 +186,31 @@ def _controls_table(model: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _follow_up_table(model: dict[str, Any]) -> list[str]:
+    """Accuracy of each question asked first beside the same question asked as a follow-up."""
+
+    def key(run: dict[str, Any]) -> tuple[str, int, str]:
+        m = run["metrics"]
+        return m["task"], m["frames"], m.get("video_control") or "real"
+
+    first = {key(r): r for r in model["runs"] + model["controls"]}
+    lines = ["## Follow-up questions", "",
+             "Accuracy (%) of each question asked first, and asked as the second turn of a conversation "
+             "about the same video (after the first question below and the model's own reply). A model "
+             "that keeps the video in mind answers both alike.", "",
+             "| Task | Frames | Video | First question | Asked first | As a follow-up |", "|---|---|---|---|---|---|"]
+    for run in sorted(model["follow_ups"], key=key):
+        task, frames, video = key(run)
+        lines.append(f"| {run['metrics']['title']} | {frames} | {video} | {run['metrics']['follow_up']} | "
+                     f"{_cell(first.get((task, frames, video)))} | {_cell(run)} |")
+    return [*lines, ""]
+
+
 def _task_details(run: dict[str, Any]) -> list[str]:
     metrics, manifest = run["metrics"], run["manifest"]
     overall = metrics["overall"]
     control = f", video control: {metrics['video_control']}" if metrics.get("video_control") else ""
+    control += ", as a follow-up" if metrics.get("follow_up") else ""
     lines = [f"## {metrics['title']} ({metrics['task']}, {metrics['frames']} frames, prompt `{metrics['prompt']}`"
              f"{control})", ""]
     head = ["samples", "scored", "errors", "accuracy (lenient)"]

@@ -89,6 +89,7 @@ class TaskRun:
     sampling: FrameSampling  # the task's, with --frames applied
     prompt_name: str
     video_control: str | None = None  # blank | shuffled: every sample's video replaced
+    follow_up: str | None = None  # each question asked after this one and the model's own reply
 
     @property
     def frames(self) -> int:
@@ -120,22 +121,27 @@ def run_task(
     shard: Shard | None = None,
     progress: ProgressCallback | None = None,
     video_control: str | None = None,
+    follow_up: str | None = None,
 ) -> dict[str, Any] | None:
     """Evaluate ``backend`` on ``task``; returns the merged metrics, or None while other shards
     are unfinished. ``data_dir`` is the benchmark's folder or a folder above it (`find_data_root`;
     the manifest records the folder used). ``frames`` replaces the task's frame count (`FrameSampling.with_frames`: the
     count of uniform sampling, the cap of fps and dynamic sampling). ``video_control`` (``blank`` or
     ``shuffled``, see `kangaroo.eval.video_control`) replaces every sample's video; its results go to
-    their own folder. Raises `BenchmarkDataError` for unreadable annotations, `VideoControlError` for a
+    their own folder. ``follow_up`` (a question, e.g. "What happens in the video?") asks each
+    question as the second turn of a conversation about its video, after ``follow_up`` and the
+    model's own reply to it (results in their own folder, ``-followup``). Raises `BenchmarkDataError` for unreadable annotations, `VideoControlError` for a
     control that cannot apply, and `EvalSettingsError` when ``out_dir`` holds results made with other
     settings."""
     shard = shard or Shard()
     sampling = task.frames if frames is None else task.frames.with_frames(int(frames))
     prompt_name = prompt or task.prompt
     prompt_spec = task.prompt_variant(prompt_name)
-    suffix = "" if video_control is None else f"-{check_control(video_control)}"
+    if follow_up is not None and not follow_up.strip():
+        raise EvalSettingsError("the follow-up's first question is empty")
+    suffix = ("" if video_control is None else f"-{check_control(video_control)}") + ("-followup" if follow_up else "")
     run = TaskRun(task, Path(out_dir) / task.name / f"frames_{sampling.most_frames}{suffix}", sampling, prompt_name,
-                  video_control)
+                  video_control, follow_up)
     data_dir = find_data_root(task.format, data_dir, task.data)
     samples = _select(read_samples(task.format, data_dir, task.data, task.subtitles), limit)
     if video_control is not None:
@@ -154,7 +160,7 @@ def run_task(
     run.done_marker(shard).unlink(missing_ok=True)
     with path.open("a", encoding="utf-8", newline="\n") as out:
         for batch in _batches(pending, backend.batch_size):
-            for result in _run_batch(backend, loader, task, prompt_spec, run.frames, batch):
+            for result in _run_batch(backend, loader, task, prompt_spec, run.frames, batch, follow_up):
                 out.write(json.dumps(result, ensure_ascii=False) + "\n")
             flush_to_disk(out)
             done += len(batch)
@@ -198,8 +204,10 @@ class _RecentVideos:
 
 
 def _run_batch(backend: Backend, loader: _RecentVideos, task: TaskConfig, prompt_spec: Any, frames: int,
-               batch: list[EvalSample]) -> list[dict[str, Any]]:
-    """Results for a batch, in order: loading errors and backend errors are results too."""
+               batch: list[EvalSample], follow_up: str | None = None) -> list[dict[str, Any]]:
+    """Results for a batch, in order: loading errors and backend errors are results too. With
+    ``follow_up``, the model first answers it about each clip (once per clip), and each question
+    follows that exchange."""
     from kangaroo.video import VideoError
 
     results: dict[str, dict[str, Any]] = {}
@@ -221,6 +229,11 @@ def _run_batch(backend: Backend, loader: _RecentVideos, task: TaskConfig, prompt
                                           rendered.assistant_prefix, task.max_new_tokens))
     if requests:
         try:
+            if follow_up:
+                _open_conversations(backend, requests, follow_up)
+                for request in requests:
+                    (question, reply), = request.history
+                    results[request.sample.id]["follow_up"] = {"user": question, "reply": reply}
             replies = backend.generate(requests)
         except Exception as exc:  # one failed batch (an endpoint down, out of memory) must not end the run
             for request in requests:
@@ -232,6 +245,23 @@ def _run_batch(backend: Backend, loader: _RecentVideos, task: TaskConfig, prompt
                     status="ok", prefix=request.assistant_prefix, reply=reply,
                     **score_reply(task.scoring, request.sample, reply))
     return [results[s.id] for s in batch]
+
+
+FOLLOW_UP_TOKENS = 64  # budget of the model's reply to the conversation's first question
+
+
+def _open_conversations(backend: Backend, requests: list[GenerationRequest], first: str) -> None:
+    """Ask ``first`` about each request's clip (once per clip, as the task's system message
+    says) and make that exchange the request's history."""
+    openers: dict[tuple[Any, ...], GenerationRequest] = {}
+    for request in requests:
+        s = request.sample
+        openers.setdefault((s.video, s.start, s.end, s.source_fps, request.system),
+                           GenerationRequest(s, request.video, request.system, first, max_new_tokens=FOLLOW_UP_TOKENS))
+    replies = dict(zip(openers, backend.generate(list(openers.values())), strict=True))
+    for request in requests:
+        s = request.sample
+        request.history = ((first, replies[(s.video, s.start, s.end, s.source_fps, request.system)].strip()),)
 
 
 def _base_result(sample: EvalSample, frames: int) -> dict[str, Any]:
@@ -282,7 +312,7 @@ def merge_shards(run: TaskRun, samples: list[EvalSample], shard_count: int) -> d
     task = run.task
     metrics = aggregate(ordered, task.scoring, task.average, task.average_over, task.report_groups)
     metrics.update(task=task.name, title=task.title, frames=run.frames, prompt=run.prompt_name,
-                   scoring=task.scoring, video_control=run.video_control, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                   scoring=task.scoring, video_control=run.video_control, follow_up=run.follow_up, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     atomic_write_json(run.metrics_path, metrics)
     if task.submission:
         answers = {r["id"]: ord(r["lenient"]) - 65 for r in ordered if r.get("lenient")}
@@ -305,6 +335,7 @@ def _manifest(backend: Backend, run: TaskRun, data_dir: Any, limit: int | None, 
                  "file_sha256": hashlib.sha256(source.read_bytes()).hexdigest() if source.is_file() else None,
                  "data_dir": os.fspath(Path(data_dir).expanduser().resolve()), "data": task.data},
         "frames": run.frames, "sampling": run.sampling.to_dict(), "video_control": run.video_control,
+        "follow_up": run.follow_up,
         "prompt": {"name": run.prompt_name, **vars(task.prompt_variant(run.prompt_name))},
         "generation": {"decoding": "greedy", "max_new_tokens": task.max_new_tokens},
         "extraction": EXTRACTION_RULES[task.scoring], "limit": limit, "samples": count, "shards": shards,
@@ -313,7 +344,8 @@ def _manifest(backend: Backend, run: TaskRun, data_dir: Any, limit: int | None, 
     }
 
 
-_SETTINGS = ("model", "task", "frames", "sampling", "video_control", "prompt", "generation", "limit", "shards")
+_SETTINGS = ("model", "task", "frames", "sampling", "video_control", "follow_up", "prompt", "generation", "limit",
+             "shards")
 
 
 def _claim_folder(run: TaskRun, manifest: dict[str, Any]) -> None:

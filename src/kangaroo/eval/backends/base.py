@@ -20,6 +20,8 @@ class GenerationRequest:
     user:             the user's text, which follows the video in the same message.
     assistant_prefix: the reply starts with this text; the backend returns only the continuation.
     max_new_tokens:   the reply's budget (decoding is greedy).
+    history:          earlier turns of the conversation, ``(user text, assistant reply)`` each; the
+                      video goes with the first user turn (`conversation`).
     """
 
     sample: EvalSample
@@ -28,6 +30,22 @@ class GenerationRequest:
     user: str
     assistant_prefix: str = ""
     max_new_tokens: int = 32
+    history: tuple[tuple[str, str], ...] = ()
+
+
+def conversation(request: GenerationRequest, video_parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chat messages of ``request`` up to its last user turn: the system message, the earlier
+    turns, the question; ``video_parts`` (the backend's content parts for the video) open the first
+    user turn. The assistant prefix is the backend's to add."""
+    messages: list[dict[str, Any]] = []
+    if request.system:
+        messages.append({"role": "system", "content": request.system})
+    turns = [*request.history, (request.user, None)]
+    for i, (user, reply) in enumerate(turns):
+        messages.append({"role": "user", "content": [*(video_parts if i == 0 else []), {"type": "text", "text": user}]})
+        if reply is not None:
+            messages.append({"role": "assistant", "content": reply})
+    return messages
 
 
 class Backend(Protocol):

@@ -12,7 +12,7 @@ import torch
 from kangaroo.eval.samples import EvalSample
 from kangaroo.video.sampling import FrameSampling
 
-from .base import GenerationRequest
+from .base import GenerationRequest, conversation
 
 
 @dataclass(eq=False)  # compared and hashed by identity: one loaded clip, one set of features
@@ -55,10 +55,7 @@ class KangarooBackend:
         return LoadedVideo(pixel_values, timestamps), timestamps.numpy().astype(np.float64)
 
     def _input_ids(self, request: GenerationRequest, frame_count: int) -> list[int]:
-        messages: list[dict[str, Any]] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        messages.append({"role": "user", "content": [{"type": "video"}, {"type": "text", "text": request.user}]})
+        messages = conversation(request, [{"type": "video"}])
         ids = self.processor.encode(messages, [frame_count])[0].tolist()
         return ids + (self.processor.encode_text(request.assistant_prefix) if request.assistant_prefix else [])
 

@@ -35,7 +35,7 @@ from kangaroo.eval.samples import EvalSample
 from kangaroo.inference.openai_client import JpegFrames, OpenAIClient, file_data_url, fit_within
 from kangaroo.video.sampling import FrameSampling
 
-from .base import GenerationRequest
+from .base import GenerationRequest, conversation
 
 VIDEO_AS = ("frames", "video")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
@@ -133,11 +133,7 @@ class OpenAIBackend:
         """The JSON body of the chat-completions request for ``request``."""
         if not isinstance(request.video, FramesPayload | FilePayload):
             raise TypeError(f"{self.name}: the request's video must come from this backend's load_video")
-        messages: list[dict[str, Any]] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        content = [*request.video.parts(), {"type": "text", "text": request.user}]
-        messages.append({"role": "user", "content": content})
+        messages = conversation(request, list(request.video.parts()))
         extra: dict[str, Any] = {}
         if request.assistant_prefix:
             messages.append({"role": "assistant", "content": request.assistant_prefix})
