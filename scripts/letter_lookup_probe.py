@@ -12,7 +12,7 @@ The bundled model's 4-layer LLM stays at chance (docs/results.md, "The letter lo
 why the synthetic world's multiple-choice replies are the option's text alone.
 
 Example:
-    .venv/bin/python scripts/letter_lookup_probe.py --model runs/bundled/5_instruction_more/final --steps 600
+    .venv/bin/python scripts/letter_lookup_probe.py --model runs/bundled/4_instruction/final --steps 600
 """
 
 from __future__ import annotations
