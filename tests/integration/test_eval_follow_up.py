@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from test_eval_video_control import ColourReader, _write_egoschema
+import test_eval_video_control as colour_clips
 
 from kangaroo.eval.backends.base import GenerationRequest
 from kangaroo.eval.backends.kangaroo import KangarooBackend
@@ -20,7 +20,10 @@ from kangaroo.model.layout import VIDEO_PAD
 OPENER = "What colour is it?"
 
 
-class ForgetfulReader(ColourReader):
+egoschema_dir = colour_clips.egoschema_dir  # the fixture: five clips, each one colour
+
+
+class ForgetfulReader(colour_clips.ColourReader):
     """Reads the colour on a first question; after an earlier turn it only trusts what it said
     then, and it names the colour in its reply to the opener only for the first two clips."""
 
@@ -42,14 +45,9 @@ class ForgetfulReader(ColourReader):
         return replies
 
 
-@pytest.fixture(scope="module")
-def egoschema_dir(tmp_path_factory):
-    return _write_egoschema(tmp_path_factory.mktemp("egoschema"))
-
-
 def test_each_question_follows_the_models_own_reply_and_the_report_compares(egoschema_dir, tmp_path):
     task = load_task("egoschema")
-    first = run_task(ColourReader(), task, egoschema_dir, tmp_path, frames=4)
+    first = run_task(colour_clips.ColourReader(), task, egoschema_dir, tmp_path, frames=4)
     backend = ForgetfulReader()
     follow = run_task(backend, task, egoschema_dir, tmp_path, frames=4, follow_up=OPENER)
     assert first["overall"]["accuracy"] == 100.0
@@ -70,7 +68,7 @@ def test_each_question_follows_the_models_own_reply_and_the_report_compares(egos
     table = report[report.index("## Follow-up questions"):]
     assert f"| EgoSchema | 4 | real | {OPENER} | 100.0 | 60.0 |" in table
     with pytest.raises(EvalSettingsError, match="empty"):
-        run_task(ColourReader(), task, egoschema_dir, tmp_path, frames=4, follow_up="  ")
+        run_task(colour_clips.ColourReader(), task, egoschema_dir, tmp_path, frames=4, follow_up="  ")
 
 
 def test_the_kangaroo_backend_puts_the_video_and_the_earlier_turn_before_the_question(tmp_path):
