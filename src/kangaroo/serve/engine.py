@@ -10,12 +10,12 @@ the job's sink as they come. A job whose client went away is cancelled: the gene
 after the current token.
 
 Scheduling puts first tokens first (as vLLM's scheduler puts prefills first): a generation
-pauses after its current token when a new job is waiting, so the new job is prefilled and
-answers its first token at once; the started generations then take turns of `TURN_TOKENS` tokens,
-so a short answer is not held up behind a long one. A generation paused for ``max_pause``
-seconds goes on before further new jobs, so a stream of new requests cannot starve it. Each
-keeps its own KV cache and random-number state, so an answer is the same whether or not it was
-paused.
+running since its start pauses after its current token when a new job is waiting, so the new job
+is prefilled and answers its first token at once; the started generations then take turns of
+`TURN_TOKENS` tokens (a resumed one yields only at the end of its turn), so a short answer is not
+held up behind a long one. A generation paused for ``max_pause`` seconds goes on before further
+new jobs, so a stream of new requests cannot starve it. Each keeps its own KV cache and
+random-number state, so an answer is the same whether or not it was paused.
 
 Events a job's sink receives, in order: ``("started", {"prompt_tokens", "timestamps"})``,
 ``("first_token", seconds since arrival)``, ``("text", piece)`` any number of times, then
