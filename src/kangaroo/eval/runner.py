@@ -130,9 +130,10 @@ def run_task(
     ``shuffled``, see `kangaroo.eval.video_control`) replaces every sample's video; its results go to
     their own folder. ``follow_up`` (a question, e.g. "What happens in the video?") asks each
     question as the second turn of a conversation about its video, after ``follow_up`` and the
-    model's own reply to it (results in their own folder, ``-followup``). Raises `BenchmarkDataError` for unreadable annotations, `VideoControlError` for a
-    control that cannot apply, and `EvalSettingsError` when ``out_dir`` holds results made with other
-    settings."""
+    model's own reply to it (results in their own folder, ``-followup``). Raises
+    `BenchmarkDataError` for unreadable annotations, `VideoControlError` for a control that cannot
+    apply, and `EvalSettingsError` when ``out_dir`` holds results made with other settings or
+    ``follow_up`` is blank."""
     shard = shard or Shard()
     sampling = task.frames if frames is None else task.frames.with_frames(int(frames))
     prompt_name = prompt or task.prompt
