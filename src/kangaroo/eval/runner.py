@@ -193,7 +193,7 @@ class _RecentVideos:
         self._recent: OrderedDict[tuple[Any, ...], tuple[Any, Any]] = OrderedDict()
 
     def load(self, sample: EvalSample) -> tuple[Any, Any]:
-        key = (sample.video, sample.start, sample.end, sample.source_fps)
+        key = sample.clip
         if key in self._recent:
             self._recent.move_to_end(key)
             return self._recent[key]
@@ -256,13 +256,12 @@ def _open_conversations(backend: Backend, requests: list[GenerationRequest], fir
     says) and make that exchange the request's history."""
     openers: dict[tuple[Any, ...], GenerationRequest] = {}
     for request in requests:
-        s = request.sample
-        openers.setdefault((s.video, s.start, s.end, s.source_fps, request.system),
-                           GenerationRequest(s, request.video, request.system, first, max_new_tokens=FOLLOW_UP_TOKENS))
+        openers.setdefault((*request.sample.clip, request.system),
+                           GenerationRequest(request.sample, request.video, request.system, first,
+                                             max_new_tokens=FOLLOW_UP_TOKENS))
     replies = dict(zip(openers, backend.generate(list(openers.values())), strict=True))
     for request in requests:
-        s = request.sample
-        request.history = ((first, replies[(s.video, s.start, s.end, s.source_fps, request.system)].strip()),)
+        request.history = ((first, replies[(*request.sample.clip, request.system)].strip()),)
 
 
 def _base_result(sample: EvalSample, frames: int) -> dict[str, Any]:

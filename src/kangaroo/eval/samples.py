@@ -64,6 +64,12 @@ class EvalSample:
         """The option letters, ``["A", "B", ...]``."""
         return list(LETTERS[: len(self.options)])
 
+    @property
+    def clip(self) -> tuple[Any, ...]:
+        """What identifies this sample's clip: the video with its bounds and source frame rate
+        (several questions about one clip share it)."""
+        return (self.video, self.start, self.end, self.source_fps)
+
     def load_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `kangaroo.video.load_video` that locate this sample's clip."""
         kwargs: dict[str, Any] = {}

@@ -55,12 +55,8 @@ def apply_video_control(samples: list[EvalSample], control: str, work_dir: str |
     return _blank(samples, Path(work_dir) / "blank")
 
 
-def _clip_key(sample: EvalSample) -> tuple[object, ...]:
-    return (sample.video, sample.start, sample.end, sample.source_fps)
-
-
 def _shuffled(samples: list[EvalSample], seed: int) -> list[EvalSample]:
-    clips = list(dict.fromkeys(_clip_key(s) for s in samples if s.video is not None))
+    clips = list(dict.fromkeys(s.clip for s in samples if s.video is not None))
     videos = list(dict.fromkeys(key[0] for key in clips))
     if len(videos) < 2:
         raise VideoControlError("the shuffled control needs at least two different videos in the task")
@@ -79,7 +75,7 @@ def _shuffled(samples: list[EvalSample], seed: int) -> list[EvalSample]:
         if sample.video is None:
             out.append(sample)
             continue
-        video, start, end, source_fps = replacement[_clip_key(sample)]
+        video, start, end, source_fps = replacement[sample.clip]
         out.append(dataclasses.replace(sample, video=video, start=start, end=end, source_fps=source_fps))
     return out
 

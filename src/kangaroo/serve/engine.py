@@ -554,7 +554,9 @@ class _ReplyText:
 class _TokenStream:
     """A transformers streamer that hands a reply's text to a `_ReplyText` as its tokens come,
     across the several `generate` calls of a paused generation: each call's first ``put`` is its
-    prompt (skipped); text that ends inside a character (byte-level tokens) waits for the rest."""
+    prompt (skipped); text that ends inside a character (byte-level tokens) waits for the rest.
+    Only the tokens since the last whitespace are decoded again at each token (as transformers'
+    `TextStreamer` does), so a long reply costs linear time."""
 
     def __init__(self, tokenizer: Any, text: _ReplyText) -> None:
         self.tokenizer, self.text = tokenizer, text
@@ -582,3 +584,5 @@ class _TokenStream:
         if decoded.startswith(self.shown):
             self.text.add(decoded[len(self.shown) :])
         self.shown = decoded
+        if decoded[-1:].isspace():  # a word ended: the next tokens decode on their own
+            self.ids, self.shown = [], ""
