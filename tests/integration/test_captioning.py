@@ -276,7 +276,7 @@ def test_endpoint_failing_beyond_retries_drops_the_clip_and_goes_on(server: Serv
 
 def test_kangaroo_captioner_equals_the_models_own_generation(tiny_dir: Path, clips: list[Clip],
                                                              tmp_path: Path) -> None:
-    from kangaroo.inference.chat import _stop_ids, chat
+    from kangaroo.inference.chat import chat, stop_ids
 
     clip = clips[0]
     # built from pipeline-YAML specs: the same spec twice is one captioner, loaded on first use
@@ -299,7 +299,7 @@ def test_kangaroo_captioner_equals_the_models_own_generation(tiny_dir: Path, cli
     # the video caption is greedy text-only generation on the summary prompt
     prompt = step.summary_prompt("en", info["frame_times"], info["frame_captions"], clip.lo, clip.hi)
     inputs = processor.build_inputs([{"role": "user", "content": prompt}])
-    stops = _stop_ids(processor)
+    stops = stop_ids(processor)
     with torch.no_grad():
         output = model.generate(**inputs, max_new_tokens=TOKENS, do_sample=False, eos_token_id=stops,
                                 pad_token_id=processor.tokenizer.pad_token_id)

@@ -1,5 +1,6 @@
 """`ChatEngine`'s scheduling, driven directly (no HTTP): new requests answer their first token
-while a long reply is under way, and a stream of new requests cannot starve a started reply."""
+while a long reply is under way, a stream of new requests cannot starve a started reply, and
+concurrent replies are decoded together."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ class Events:
 def job(video, question: str, max_tokens: int, events: Events) -> ChatJob:
     messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
     return ChatJob(messages, [MediaItem(video, "clip")], FrameSampling(num_frames=4),
-                   GenerationOptions(max_tokens=max_tokens, temperature=1.0, seed=3), events)
+                   GenerationOptions(max_tokens=max_tokens, temperature=1.0, seed=4), events)
 
 
 def test_a_started_reply_goes_on_while_new_requests_keep_coming(model_dir, video):
@@ -69,6 +70,32 @@ def test_a_started_reply_goes_on_while_new_requests_keep_coming(model_dir, video
         assert long.times["done"] < shorts[-1].times["done"]
         # and new requests got their first tokens while it was being written
         assert sum(events.times["first_token"] < long.times["done"] for events in shorts) >= 3
+    finally:
+        engine.close()
+
+
+def test_concurrent_replies_are_decoded_in_one_batch_and_each_is_its_reply_alone(model_dir, video):
+    engine = ChatEngine(model_dir, max_queue=16)
+    engine.load()
+    try:
+        questions = [f"Tell me about part {i}." for i in range(6)]
+        alone = {}
+        for question in questions:
+            events = Events()
+            engine.submit(job(video, question, 48, events))
+            assert events.done.wait(120)
+            alone[question] = events.reply.text
+        before = dict(engine.metrics.counters)
+        together = {question: Events() for question in questions}
+        for question, events in together.items():
+            engine.submit(job(video, question, 48, events))
+        assert all(events.done.wait(120) for events in together.values())
+        assert {q: e.reply.text for q, e in together.items()} == alone  # seeded samples, batched or not
+        steps = engine.metrics.counters["decode_steps"] - before["decode_steps"]
+        rows = engine.metrics.counters["decode_rows"] - before["decode_rows"]
+        made = sum(e.reply.completion_tokens for e in together.values())
+        assert rows == made - len(questions)  # every token but the prefill's first came from a batched step
+        assert rows / steps >= 3  # several replies per forward pass
     finally:
         engine.close()
 

@@ -161,7 +161,8 @@ def reuse_prefix(cache: Any, cached_ids: torch.Tensor, input_ids: torch.Tensor) 
     return keep
 
 
-def _stop_ids(processor: Any) -> list[int]:
+def stop_ids(processor: Any) -> list[int]:
+    """The token ids that end a reply: end-of-text and end-of-turn."""
     tokenizer = processor.tokenizer
     ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|eot_id|>")}
     return sorted(i for i in ids if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id)
@@ -180,7 +181,7 @@ def generate_reply(
     Greedy by default; video tokens are never generated; stops at end-of-turn / end-of-text.
     """
     # video tokens are never generated: one would ask the model for features it does not have
-    kwargs = {**DEFAULT_GENERATION, "eos_token_id": _stop_ids(processor),
+    kwargs = {**DEFAULT_GENERATION, "eos_token_id": stop_ids(processor),
               "suppress_tokens": sorted(processor.video_token_ids.values()), **generate_kwargs}
     if not kwargs.get("do_sample"):
         kwargs.update(temperature=None, top_p=None, top_k=None)

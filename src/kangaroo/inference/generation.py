@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .chat import _stop_ids
+from .chat import stop_ids
 
 
 def greedy_answers(model: torch.nn.Module, processor, prompts: Sequence[Sequence[int]],
@@ -30,7 +30,7 @@ def greedy_answers(model: torch.nn.Module, processor, prompts: Sequence[Sequence
     width = max(len(p) for p in prompts)
     input_ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompts], device=device)  # (B, L)
     attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-    stops = _stop_ids(processor)
+    stops = stop_ids(processor)
     extra = {} if video_features is None else {"video_features": video_features.to(device)}
     with torch.no_grad():
         output = model.generate(

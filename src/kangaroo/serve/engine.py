@@ -5,17 +5,17 @@ jobs with 429). For each job it gets every video's visual features (from an in-m
 `MemoryFeatureCache` keyed by content and sampling, else decoded with a time limit, optionally
 in a subprocess, and encoded), encodes the conversation with the processor (user text never
 becomes control tokens), checks the context length, takes the KV cache of the longest earlier
-prompt it extends (`PrefixCache`), and generates with `generate_reply`, sending text pieces to
-the job's sink as they come. A job whose client went away is cancelled: the generation stops
-after the current token.
+prompt it extends (`PrefixCache`), prefills the prompt and makes the first token, sending text
+pieces to the job's sink as they come. A job whose client went away is cancelled: its reply
+stops after the current token.
 
-Scheduling puts first tokens first (as vLLM's scheduler puts prefills first): a generation
-running since its start pauses after its current token when a new job is waiting, so the new job
-is prefilled and answers its first token at once; the started generations then take turns of
-`TURN_TOKENS` tokens (a resumed one yields only at the end of its turn), so a short answer is not
-held up behind a long one. A generation paused for ``max_pause`` seconds goes on before further
-new jobs, so a stream of new requests cannot starve it. Each keeps its own KV cache and
-random-number state, so an answer is the same whether or not it was paused.
+Started replies are decoded together (`kangaroo.serve.batching`): one forward pass makes the next
+token of every one of them, each with its own KV cache, positions and random generator, so a
+reply is the same whatever it is batched with. Scheduling puts first tokens first (as vLLM's
+scheduler puts prefills first): a decoding turn of `TURN_TOKENS` tokens ends after its current
+token when a new job is waiting, so the new job is prefilled and answers its first token at once,
+then joins the batch. Replies kept waiting for ``max_pause`` seconds take a whole turn before
+further new jobs, so a stream of new requests cannot starve them.
 
 Events a job's sink receives, in order: ``("started", {"prompt_tokens", "timestamps"})``,
 ``("first_token", seconds since arrival)``, ``("text", piece)`` any number of times, then
@@ -24,8 +24,8 @@ Events a job's sink receives, in order: ``("started", {"prompt_tokens", "timesta
 
 from __future__ import annotations
 
-import collections
 import dataclasses
+import functools
 import os
 import queue
 import threading
@@ -39,7 +39,7 @@ from kangaroo.inference.loading import model_name
 from kangaroo.video.sampling import FrameSampling
 
 DEFAULT_MAX_TOKENS = 256
-TURN_TOKENS = 16  # tokens a generation makes before a paused one gets its turn
+TURN_TOKENS = 16  # tokens a decoding turn makes before waiting jobs get their first token
 
 
 class ApiError(Exception):
@@ -121,9 +121,10 @@ class ChatEngine:
     sampling:         default frame sampling (None: the processor's, i.e. as the model was saved).
     max_frames:       the most frames a request may ask for per video (400 above).
     max_model_len:    the context in tokens (None: the LLM's ``max_position_embeddings``; 422 above).
-    max_queue:        jobs waiting beside the running one, queued or paused (429 beyond).
-    max_pause:        seconds a started generation may stay paused while new jobs get their first
-                      token; then it goes on before them (module docstring).
+    max_queue:        jobs waiting beside the running one, queued or started (429 beyond); also the
+                      most replies decoded in one batch, less one.
+    max_pause:        seconds started replies may wait while new jobs get their first token; then
+                      they take a whole decoding turn before them (module docstring).
     reuse:            keep visual features and KV prefixes across requests (False: recompute all).
     decode_timeout:   seconds allowed to decode one video; ``isolate`` decodes in a subprocess.
     """
@@ -171,8 +172,9 @@ class ChatEngine:
         self.load_error: str | None = None
         self._ready = threading.Event()
         self._queue: queue.Queue[ChatJob | None] = queue.Queue(maxsize=max_queue + 1)
-        self._paused: collections.deque[_Generation] = collections.deque()  # started, waiting to go on
-        self._running = 0
+        self._started: list[_Generation] = []  # past their first token, decoded together
+        self._waiting_since = 0.0  # when the started replies last made a token
+        self._prefilling = 0
         self._worker: threading.Thread | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -223,8 +225,8 @@ class ChatEngine:
 
     @property
     def running(self) -> int:
-        """Jobs past their first token and not finished: the one generating and the paused ones."""
-        return self._running + len(self._paused)
+        """Jobs the model is answering: the one being prefilled and the started ones."""
+        return self._prefilling + len(self._started)
 
     # -- requests --------------------------------------------------------------------------------
     def sampling_for(self, overrides: dict[str, Any] | None) -> FrameSampling:
@@ -268,7 +270,7 @@ class ChatEngine:
             raise ApiError(503, "the model is still loading" if self.load_error is None
                            else f"the model failed to load: {self.load_error}", "model_not_ready")
         try:
-            if self._queue.qsize() + len(self._paused) >= self._queue.maxsize:  # paused jobs count as waiting
+            if self._queue.qsize() + len(self._started) >= self._queue.maxsize:  # started jobs count as waiting
                 raise queue.Full
             self._queue.put_nowait(job)
         except queue.Full:
@@ -279,33 +281,46 @@ class ChatEngine:
     # -- the worker ------------------------------------------------------------------------------
     def _work(self) -> None:
         while True:
-            if self._paused and (self._queue.empty()
-                                 or time.monotonic() - self._paused[0].paused_at >= self.max_pause):
-                self._go_on(self._paused.popleft())
-                continue
-            job = self._queue.get()  # only waits when nothing is paused
+            if self._started:
+                starved = time.monotonic() - self._waiting_since >= self.max_pause
+                if self._queue.empty() or starved:
+                    try:
+                        self._decode_turn(yield_to_new=not starved)
+                    except Exception:  # a bug must not stop the worker; the clients get a 500 without a traceback
+                        import logging
+
+                        logging.getLogger(__name__).exception("decoding failed")
+                        self._drop_started(ApiError(500, "internal error while decoding", "internal_error"))
+                    continue
+            job = self._queue.get()  # only waits when nothing is started
             if job is None:
                 break
-            self._go_on(job)
-        while self._paused:
-            self._paused.popleft().job.sink(("error", _SHUTTING_DOWN))
+            self._prefilling = 1
+            try:
+                self._admit(job)
+            finally:
+                self._prefilling = 0
+        self._drop_started(_SHUTTING_DOWN)
 
-    def _go_on(self, work: ChatJob | _Generation) -> None:
-        """Start a new job, or go on with a paused generation, up to its end or its next pause
-        (then it waits behind the other paused ones)."""
-        job = work if isinstance(work, ChatJob) else work.job
+    def _drop_started(self, error: ApiError) -> None:
+        for generation in self._started:
+            generation.job.sink(("error", error))
+        self._started.clear()
+
+    def _admit(self, job: ChatJob) -> None:
+        """Start a new job: prefill its prompt and make its first token; it then joins the started ones."""
         if job.cancelled.is_set():
             self.metrics.add("cancelled")
             job.sink(("error", ApiError(499, "the client went away", "cancelled")))
             return
-        self._running = 1
         try:
-            generation = self._start(job) if isinstance(work, ChatJob) else work
-            if self._generate(generation):
-                job.sink(("done", self._finish(generation)))
-            else:
-                generation.paused_at = time.monotonic()
-                self._paused.append(generation)
+            generation = self._start(job)
+            if not self._prefill(generation):
+                if not self._started:
+                    self._waiting_since = time.monotonic()
+                self._started.append(generation)
+                return
+            job.sink(("done", self._finish(generation)))
         except ApiError as exc:
             job.sink(("error", exc))
         except Exception as exc:  # a bug must not stop the worker; the client gets a 500 without a traceback
@@ -313,8 +328,6 @@ class ChatEngine:
 
             logging.getLogger(__name__).exception("a request failed")
             job.sink(("error", ApiError(500, f"internal error: {type(exc).__name__}", "internal_error")))
-        finally:
-            self._running = 0
 
     def _video_features(self, processor: Any, job: ChatJob) -> tuple[list[Any], list[str], list[Any]]:
         """Per media item: features ``(N_i, D)``, feature-cache keys, timestamps ``(T_i,)``."""
@@ -381,67 +394,102 @@ class ChatEngine:
         if all_features is not None:
             all_features = all_features[int((input_ids[0, :kept] == pad).sum()) :]  # those past the cached prefix
         text = _ReplyText(job.options.stop, lambda piece: job.sink(("text", piece)))
-        if job.options.seed is not None:
-            torch.manual_seed(job.options.seed)
+        generator = None
+        if job.options.temperature > 0:  # the reply's own draws, whatever it is batched with
+            generator = torch.Generator(device)
+            if job.options.seed is not None:
+                generator.manual_seed(job.options.seed)
+            else:
+                generator.seed()
         return _Generation(job, processor, tuple(keys), prompt_tokens, kept,
                            max_new=min(job.options.max_tokens or DEFAULT_MAX_TOKENS, limit - prompt_tokens),
-                           sequences=input_ids.to(device), cache=cache, features=all_features, text=text,
-                           stream=_TokenStream(processor.tokenizer, text), rng_state=_rng_state(device))
+                           ids=input_ids[0].tolist(), cache=cache, features=all_features, text=text,
+                           stream=_TokenStream(processor.tokenizer, text), generator=generator)
 
-    def _generate(self, generation: _Generation) -> bool:
-        """Generate until the reply ends (True) or pauses (False): after `TURN_TOKENS` tokens when
-        another job waits, and a new job already after its first token when a new job is queued."""
+    def _prefill(self, generation: _Generation) -> bool:
+        """Run the prompt past the cached prefix and make the first token; True when the reply ended."""
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers import DynamicCache
 
-        from kangaroo.inference.chat import generate_reply
-
-        job, engine = generation.job, self
-        paused: list[bool] = []
-        made = [0]  # tokens of this turn
-        yields_to_new = 1 if generation.first_token is None else TURN_TOKENS  # tokens before a queued job goes
-
-        class Halt(StoppingCriteria):
-            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-                if generation.first_token is None:
-                    generation.first_token = time.monotonic() - job.arrived
-                    job.sink(("first_token", generation.first_token))
-                made[0] += 1
-                stop = job.cancelled.is_set() or generation.text.stopped
-                queued = not engine._queue.empty()
-                if not stop and ((made[0] >= yields_to_new and queued)
-                                 or (made[0] >= TURN_TOKENS and engine._paused)):
-                    paused.append(True)
-                    stop = True
-                return torch.full((input_ids.shape[0],), stop, dtype=torch.bool)
-
-        options = job.options
-        before = int(generation.sequences.shape[1])
-        kwargs: dict[str, Any] = {"max_new_tokens": generation.max_new - (before - generation.prompt_tokens),
-                                  "do_sample": options.temperature > 0,
-                                  "stopping_criteria": StoppingCriteriaList([Halt()]), "streamer": generation.stream}
-        if options.temperature > 0:
-            kwargs["temperature"] = options.temperature
-            if options.top_p is not None:
-                kwargs["top_p"] = options.top_p
-        _set_rng_state(generation.rng_state)  # this job's own draws, however it was interleaved
+        device = next(self.model.parameters()).device
+        if generation.cache is None:
+            generation.cache = DynamicCache()
+        new = torch.tensor([generation.ids[generation.kept :]], device=device)  # (1, L - kept)
         with torch.no_grad():
-            new_tokens, generation.sequences, generation.cache = generate_reply(
-                self.model, generation.processor, generation.sequences, generation.features, generation.cache,
-                **kwargs)
-        generation.rng_state = _rng_state(generation.sequences.device)
+            logits = self.model(input_ids=new, video_features=generation.features, cache=generation.cache,
+                                use_cache=True, logits_to_keep=1).logits[0, -1]  # (V,)
         generation.features = None  # every video token is in the cache now
-        generation.tokens += new_tokens
-        ended_by_stop_token = len(new_tokens) < int(generation.sequences.shape[1]) - before
-        generated = int(generation.sequences.shape[1]) - generation.prompt_tokens
-        return not paused or ended_by_stop_token or generated >= generation.max_new
+        return self._accept(generation, self._pick(generation, logits))
+
+    def _decode_turn(self, yield_to_new: bool) -> None:
+        """Up to `TURN_TOKENS` tokens of every started reply, one forward pass per token for all; with
+        ``yield_to_new`` the turn ends after its current token when a new job is waiting. A reply that
+        ends leaves the batch at once and is answered."""
+        import torch
+
+        from .batching import CacheBatch
+
+        started = self._started
+        batch = CacheBatch([g.cache for g in started])
+        for g in started:
+            g.cache = None  # the batch holds it now
+        for _ in range(TURN_TOKENS):
+            with torch.no_grad():
+                logits = batch.step(self.model, [g.ids[-1] for g in started])  # (B, V)
+            self.metrics.add("decode_steps")
+            self.metrics.add("decode_rows", len(started))
+            ended = [self._accept(g, self._pick(g, logits[row])) for row, g in enumerate(started)]
+            if any(ended):
+                done = [g for g, end in zip(started, ended, strict=True) if end]
+                for row in (row for row, end in enumerate(ended) if end):
+                    started[row].cache = batch.row_cache(row)
+                going = [row for row, end in enumerate(ended) if not end]
+                if going:
+                    batch.keep(going)
+                started[:] = [started[row] for row in going]
+                for g in done:
+                    self._answer(g)
+            if not started or (yield_to_new and not self._queue.empty()):
+                break
+        for row, g in enumerate(started):
+            g.cache = batch.row_cache(row)
+        self._waiting_since = time.monotonic()
+
+    def _pick(self, generation: _Generation, logits: Any) -> int:
+        from .batching import next_token
+
+        options = generation.job.options
+        return next_token(logits, generation.suppressed, options.temperature, options.top_p,
+                          generation.generator)
+
+    def _accept(self, generation: _Generation, token: int) -> bool:
+        """Add ``token`` to the reply (stream its text); True when the reply ends with it."""
+        job = generation.job
+        if generation.first_token is None:
+            generation.first_token = time.monotonic() - job.arrived
+            job.sink(("first_token", generation.first_token))
+        generation.ids.append(token)
+        stop = token in generation.stop_ids
+        if not stop:
+            generation.tokens.append(token)
+            generation.stream.add(token)
+        generated = len(generation.ids) - generation.prompt_tokens
+        return stop or generated >= generation.max_new or generation.text.stopped or job.cancelled.is_set()
+
+    def _answer(self, generation: _Generation) -> None:
+        try:
+            generation.job.sink(("done", self._finish(generation)))
+        except ApiError as exc:
+            generation.job.sink(("error", exc))
 
     def _finish(self, generation: _Generation) -> Reply:
         job, processor = generation.job, generation.processor
         if self.reuse:
-            self.prefixes.put(generation.keys, generation.sequences[:, : generation.cache.get_seq_length()],
-                              generation.cache)
-        completion_tokens = int(generation.sequences.shape[1]) - generation.prompt_tokens
+            import torch
+
+            length = generation.cache.get_seq_length()
+            self.prefixes.put(generation.keys, torch.tensor([generation.ids[:length]]), generation.cache)
+        completion_tokens = len(generation.ids) - generation.prompt_tokens
         if job.cancelled.is_set():
             self.metrics.add("cancelled")
             raise ApiError(499, "the client went away", "cancelled")
@@ -460,32 +508,18 @@ class ChatEngine:
                      generation.kept, ttft)
 
 
-def _rng_state(device: Any) -> tuple[Any, Any]:
-    """The random-number state sampling on ``device`` draws from: the CPU's, and the GPU's if used."""
-    import torch
-
-    return torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-
-
-def _set_rng_state(state: tuple[Any, Any]) -> None:
-    import torch
-
-    cpu, gpu = state
-    torch.set_rng_state(cpu)
-    if gpu is not None:
-        torch.cuda.set_rng_state(gpu)
-
-
 _SHUTTING_DOWN = ApiError(503, "the server is shutting down", "shutting_down")
 
 
 @dataclass
 class _Generation:
-    """A started job between the steps of its generation.
+    """A started job between the tokens of its reply.
 
-    sequences: ``(1, L + generated)`` the prompt and the tokens so far; ``cache`` holds all but the
-               last of them. ``features``: the visual features still to be prefilled (first step only).
+    ids:       the prompt's token ids and the reply's so far; ``cache`` (None while a decoding batch
+               holds it) has all but the last. ``kept``: the prompt tokens it had from the prefix store.
+    features:  the visual features still to be prefilled ``(N, D)`` (until the prefill).
     tokens:    the reply's token ids so far, without stop tokens.
+    generator: the reply's own random generator (None: greedy).
     """
 
     job: ChatJob
@@ -494,15 +528,27 @@ class _Generation:
     prompt_tokens: int
     kept: int
     max_new: int
-    sequences: Any
+    ids: list[int]
     cache: Any
     features: Any
     text: _ReplyText
     stream: _TokenStream
-    rng_state: Any
+    generator: Any
     tokens: list[int] = field(default_factory=list)
     first_token: float | None = None
-    paused_at: float = 0.0
+
+    @functools.cached_property
+    def stop_ids(self) -> frozenset[int]:
+        from kangaroo.inference.chat import stop_ids
+
+        return frozenset(stop_ids(self.processor))
+
+    @functools.cached_property
+    def suppressed(self) -> Any:
+        """``(K,)`` token ids never generated: the video tokens (the model has no features for them)."""
+        import torch
+
+        return torch.tensor(sorted(self.processor.video_token_ids.values()))
 
 
 def _text_of(content: Any) -> str:
@@ -552,27 +598,18 @@ class _ReplyText:
 
 
 class _TokenStream:
-    """A transformers streamer that hands a reply's text to a `_ReplyText` as its tokens come,
-    across the several `generate` calls of a paused generation: each call's first ``put`` is its
-    prompt (skipped); text that ends inside a character (byte-level tokens) waits for the rest.
-    Only the tokens since the last whitespace are decoded again at each token (as transformers'
-    `TextStreamer` does), so a long reply costs linear time."""
+    """Hands a reply's text to a `_ReplyText` as its tokens come: text that ends inside a character
+    (byte-level tokens) waits for the rest. Only the tokens since the last whitespace are decoded
+    again at each token (as transformers' `TextStreamer` does), so a long reply costs linear time."""
 
     def __init__(self, tokenizer: Any, text: _ReplyText) -> None:
         self.tokenizer, self.text = tokenizer, text
         self.ids: list[int] = []
         self.shown = ""
-        self.prompt_next = True
 
-    def put(self, value: Any) -> None:
-        if self.prompt_next:
-            self.prompt_next = False
-            return
-        self.ids += value.reshape(-1).tolist()
+    def add(self, token: int) -> None:
+        self.ids.append(token)
         self._show(final=False)
-
-    def end(self) -> None:
-        self.prompt_next = True  # the next generate call starts with its prompt
 
     def flush(self) -> None:
         self._show(final=True)

@@ -83,4 +83,6 @@ COUNTERS = {
     "feature_cache_misses": "Videos decoded and encoded by the vision branch.",
     "cancelled": "Requests stopped because the client went away.",
     "rejected": "Requests refused because the queue was full (429).",
+    "decode_steps": "Forward passes of batched decoding (each makes one token of every reply in the batch).",
+    "decode_rows": "Reply tokens made by batched decoding (decode_rows / decode_steps: the mean batch size).",
 }
