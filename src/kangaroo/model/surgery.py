@@ -1,4 +1,5 @@
-"""Model surgery between training stages: change the frame size or the patchify kernel in place.
+"""Model surgery between training stages: change the frame size, the patchify kernel or the temporal
+position embedding in place.
 
 Table II trains at 224 px without patchify first, then at 448 px with it; a stage's recipe names
 the geometry it wants, and `adapt_model` changes a `KangarooForCausalLM` to it:
@@ -8,8 +9,10 @@ the geometry it wants, and `adapt_model` changes a `KangarooForCausalLM` to it:
 - patchify kernel: ``(1, 1, 1)`` is the identity (stages 1-2 have no patchify); a different kernel
   replaces the module with a fresh one initialised "uniform" (averaging), as the refinement stage
   adds it.
+- temporal position embedding: switched on or off (it has no weights: a sinusoid of each frame's
+  time), for ablations.
 
-Both work on the meta device (for planning) and keep the config (and so the layout) in step.
+All work on the meta device (for planning) and keep the config (and so the layout) in step.
 """
 
 from __future__ import annotations
@@ -24,10 +27,20 @@ from .patchify import SpatioTemporalPatchify
 
 
 def adapt_model(model: KangarooForCausalLM, *, image_size: int | None = None,
-                patchify_kernel: list[int] | tuple[int, ...] | None = None) -> list[str]:
-    """Change the frame size and the patchify kernel of a `KangarooForCausalLM` in place (see the
-    module docstring); returns what changed (``[]`` when nothing did). Works on the meta device."""
+                patchify_kernel: list[int] | tuple[int, ...] | None = None,
+                temporal_embedding: bool | None = None) -> list[str]:
+    """Change the frame size, the patchify kernel and whether the temporal position embedding is
+    added, of a `KangarooForCausalLM` in place (see the module docstring); returns what changed
+    (``[]`` when nothing did). Works on the meta device."""
     changed = []
+    if temporal_embedding is not None and temporal_embedding != model.config.use_temporal_embedding:
+        from .temporal import TemporalPositionEmbedding
+
+        model.config.use_temporal_embedding = temporal_embedding
+        vision_dim = model.config.vision_config.hidden_size
+        model.temporal_embedding = (TemporalPositionEmbedding(vision_dim, theta=model.config.tpe_theta)
+                                    if temporal_embedding else None)
+        changed.append(f"temporal_embedding {'on' if temporal_embedding else 'off'}")
     vision = model.config.vision_config
     if image_size is not None and image_size != vision.image_size:
         set_image_size(model, image_size)

@@ -5,7 +5,8 @@
   meta-device planning only: it has no tokenizer), ``components`` (``model.vision_dir`` +
   ``model.llm_dir``, `kangaroo_from_components`) or a saved model directory (`load_pretrained`).
 - ``model.from_stage``: the previous stage's ``final/`` directory replaces ``init``.
-- ``model.image_size`` / ``model.patchify_kernel``: applied by `kangaroo.model.surgery.adapt_model`
+- ``model.image_size`` / ``model.patchify_kernel`` / ``model.temporal_embedding``: applied by
+  `kangaroo.model.surgery.adapt_model`
   (Table II trains at 224 px without patchify first, 448 px with it later).
 """
 
@@ -89,7 +90,8 @@ def meta_model(recipe: Recipe) -> nn.Module:
     config = _source_config(recipe)
     with torch.device("meta"):
         model = KangarooForCausalLM(config)
-    adapt_model(model, image_size=recipe.model.image_size, patchify_kernel=recipe.model.patchify_kernel)
+    adapt_model(model, image_size=recipe.model.image_size, patchify_kernel=recipe.model.patchify_kernel,
+                temporal_embedding=recipe.model.temporal_embedding)
     return model
 
 
@@ -130,7 +132,8 @@ def build_model(recipe: Recipe) -> tuple[nn.Module, Any]:
     else:
         model, tokenizer = kangaroo_from_components(m.vision_dir, m.llm_dir, projector_type=m.projector_type)
         processor = KangarooProcessor(tokenizer, model.config.layout)
-    changed = adapt_model(model, image_size=m.image_size, patchify_kernel=m.patchify_kernel)
+    changed = adapt_model(model, image_size=m.image_size, patchify_kernel=m.patchify_kernel,
+                          temporal_embedding=m.temporal_embedding)
     if changed or processor.layout != model.config.layout:
         processor = KangarooProcessor(processor.tokenizer, model.config.layout, chat_template=processor.chat_template,
                                       aspect=processor.aspect, image_mean=processor.image_mean,

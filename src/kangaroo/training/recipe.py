@@ -67,6 +67,7 @@ class ModelSection:
     seed: int = 0  # kangaroo_tiny: seed of the random initial weights
     image_size: int | None = None  # frame side in px; the ViT position table is interpolated when it differs
     patchify_kernel: list[int] | None = None  # [t, h, w]; [1, 1, 1] = no patchify; a change starts it as averaging
+    temporal_embedding: bool | None = None  # add the temporal position embedding (TPE) to frame features; None: as the source
     dtype: str = "float32"  # weights (master copy) dtype: float32 | bfloat16 | float16
 
 

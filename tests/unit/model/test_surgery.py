@@ -1,4 +1,4 @@
-"""Model surgery between stages: frame size and patchify kernel changed in place."""
+"""Model surgery between stages: frame size, patchify kernel and temporal embedding changed in place."""
 
 from __future__ import annotations
 
@@ -32,6 +32,26 @@ def test_a_new_patchify_kernel_starts_as_averaging():
     assert adapt_model(model, patchify_kernel=(2, 2, 2)) == ["patchify_kernel (2, 2, 2)"]
     assert torch.all(model.patchify.conv.weight == 1 / 8) and torch.all(model.patchify.conv.bias == 0)
     assert adapt_model(model, image_size=112, patchify_kernel=[2, 2, 2]) == []  # nothing to change
+
+
+def test_the_temporal_embedding_switches_off_and_on_and_is_saved(tmp_path):
+    from kangaroo.model.modeling import KangarooForCausalLM
+
+    model = kangaroo_tiny(seed=0).eval()
+    frames = torch.randn(2, 3, 112, 112)
+
+    def features(times):
+        with torch.no_grad():
+            return model.get_video_features(frames, torch.tensor(times), [2])[0]
+
+    assert not torch.allclose(features([0.0, 1.0]), features([5.0, 9.0]))  # the time is in the tokens
+    assert adapt_model(model, temporal_embedding=False) == ["temporal_embedding off"]
+    assert model.temporal_embedding is None and torch.equal(features([0.0, 1.0]), features([5.0, 9.0]))
+    model.save_pretrained(tmp_path)
+    assert KangarooForCausalLM.from_pretrained(tmp_path).temporal_embedding is None
+    assert adapt_model(model, temporal_embedding=False) == []
+    assert adapt_model(model, temporal_embedding=True) == ["temporal_embedding on"]
+    assert not torch.allclose(features([0.0, 1.0]), features([5.0, 9.0]))
 
 
 def test_surgery_plans_on_the_meta_device_and_checks_the_geometry():
