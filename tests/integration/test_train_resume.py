@@ -99,6 +99,13 @@ def test_sigkill_at_any_moment_then_resume_gives_the_same_losses(tmp_path: Path)
     a = load_file(straight / "final" / "model.safetensors")
     b = load_file(killed / "final" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    from kangaroo.model.pretrained import load_pretrained
+
+    # a checkpoint loads as a model (kangaroo eval -m run/checkpoint-N): the weights and processor of that step
+    last = latest_checkpoint(killed)
+    model, processor = load_pretrained(last)
+    assert all(torch.equal(b[k], v) for k, v in model.state_dict().items() if k in b)
+    assert processor.sampling == load_pretrained(killed / "final")[1].sampling
 
 
 def test_a_checkpoint_without_its_marker_is_skipped(tmp_path: Path) -> None:

@@ -119,12 +119,15 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     trainer_state: dict[str, Any],
+    processor: Any = None,
 ) -> Path:
     """Write ``run_dir/checkpoint-{step:08d}`` atomically (see the module docstring) and return it.
 
     ``trainer_state`` holds plain JSON values (step, data position, metrics, ...) and, under
     ``"rng"``, the output of `capture_rng_state` (saved with torch). A complete checkpoint of the
-    same step is replaced. ``optimizer`` / ``scheduler`` may be None (not saved).
+    same step is replaced. ``optimizer`` / ``scheduler`` may be None (not saved). With the
+    ``processor`` saved beside the weights, the checkpoint loads as a model (`load_pretrained`:
+    ``kangaroo eval -m run/checkpoint-N``).
 
     Raises:
         ValueError: ``step < 0``.
@@ -145,18 +148,20 @@ def save_checkpoint(
     remove_incomplete(run_dir)
     final = run_dir / f"checkpoint-{step:08d}"
     with atomic_directory(final) as tmp:  # a complete checkpoint of the same step is replaced
-        _write_contents(tmp, model, optimizer, scheduler, state_json, trainer_state.get("rng"))
+        _write_contents(tmp, model, optimizer, scheduler, state_json, trainer_state.get("rng"), processor)
     _write_marker(final, step)
     return final
 
 
-def _write_contents(directory: Path, model, optimizer, scheduler, state_json: str, rng) -> None:
+def _write_contents(directory: Path, model, optimizer, scheduler, state_json: str, rng, processor) -> None:
     from safetensors.torch import save_model
 
     save_model(model, str(directory / MODEL_FILE), force_contiguous=True)
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "save_pretrained"):
         config.save_pretrained(directory)
+    if processor is not None:
+        processor.save_pretrained(directory)
     from .lora import has_lora, save_adapter
 
     if has_lora(model):

@@ -113,10 +113,11 @@ class Checkpoints:
     back to) the ranks in a multi-process run: full model and optimizer state dicts on rank 0,
     keyed by parameter name (`torch.distributed.checkpoint.state_dict`)."""
 
-    def __init__(self, ctx: Any, run_dir: Path, keep: int) -> None:
+    def __init__(self, ctx: Any, run_dir: Path, keep: int, processor: Any = None) -> None:
         self.ctx = ctx
         self.run_dir = run_dir
         self.keep = keep
+        self.processor = processor  # saved in each checkpoint, so that it loads as a model
 
     def save(self, state: TrainState, model: Any, optimizer: Any, scheduler: Any) -> Path:
         """Write ``checkpoint-{state.step}`` (with this process's RNG states) and keep the newest
@@ -129,7 +130,7 @@ class Checkpoints:
         path = self.run_dir / f"checkpoint-{step:08d}"
         if not self.ctx.is_distributed:
             path = save_checkpoint(self.run_dir, step, model=model, optimizer=optimizer, scheduler=scheduler,
-                                   trainer_state=trainer_state)
+                                   trainer_state=trainer_state, processor=self.processor)
             keep_last(self.run_dir, self.keep)
             return path
         from torch.distributed.checkpoint.state_dict import (
@@ -145,7 +146,7 @@ class Checkpoints:
             model_state = {k: v.detach().clone() for k, v in model_state.items()}  # own storage each (safetensors)
             path = save_checkpoint(self.run_dir, step, model=Snapshot(model_state, model.config),
                                    optimizer=Snapshot(optimizer_state), scheduler=scheduler,
-                                   trainer_state=trainer_state)
+                                   trainer_state=trainer_state, processor=self.processor)
             keep_last(self.run_dir, self.keep)
         barrier(self.ctx)
         return path

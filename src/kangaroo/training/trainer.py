@@ -246,7 +246,8 @@ class StageTrainer:
                                       getattr(model.config.text_config, "max_position_embeddings", None))
         if length_errors:
             raise RecipeError(length_errors)
-        self.checkpoints = Checkpoints(ctx, run_dir, recipe.run.keep_last)
+        self.processor = self.processor.with_sampling(recipe.data.frames)  # what it trains with; final/ keeps it
+        self.checkpoints = Checkpoints(ctx, run_dir, recipe.run.keep_last, processor=self.processor)
         if latest is not None and ctx.is_distributed:  # weights go in before sharding
             self.checkpoints.load_model(latest, model)
         model = shard_model(model, ctx)  # one process: only moved to the device
@@ -272,7 +273,6 @@ class StageTrainer:
             self.state = TrainState(total_steps=steps, stage=recipe.stage, world_size=ctx.world_size)
         if ctx.is_main:
             self.metrics.truncate(self.state.step)
-        self.processor = self.processor.with_sampling(recipe.data.frames)  # what it trains with; final/ keeps it
         self.parts = StepParts(model=model, optimizer=optimizer, scheduler=scheduler,
                                trainable=[p for p in model.parameters() if p.requires_grad],
                                pad_id=pad_token_id(self.processor), autocast=AUTOCAST.get(recipe.precision), ctx=ctx)
