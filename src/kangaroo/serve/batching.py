@@ -81,7 +81,7 @@ def next_token(logits: torch.Tensor, suppressed: torch.Tensor, temperature: floa
     """One token from one row's ``(V,)`` logits: the likeliest at temperature 0, else sampled from
     ``softmax(logits / temperature)`` cut to the smallest set of tokens whose probability reaches
     ``top_p`` (the OpenAI API's two controls; no top-k). ``suppressed`` token ids are never picked."""
-    logits = logits.float().index_fill(0, suppressed, float("-inf"))
+    logits = logits.float().index_fill(0, suppressed.to(logits.device), float("-inf"))
     if temperature <= 0:
         return int(logits.argmax())
     probs = torch.softmax(logits / temperature, dim=-1)  # (V,)
