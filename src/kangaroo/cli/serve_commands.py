@@ -48,6 +48,7 @@ def serve_command(
         "--max-model-len", rich_help_panel=CAPACITY_PANEL, min=2, help="Context length in tokens (default: the model's); longer prompts get 422.")] = None,
     max_queue: Annotated[int, typer.Option("--max-queue", rich_help_panel=CAPACITY_PANEL, min=0, help="Requests waiting beside the running one (queued or paused); more get 429.")] = 16,
     max_pause: Annotated[float, typer.Option("--max-pause", rich_help_panel=CAPACITY_PANEL, min=0.0, help="Seconds a started reply may wait while new requests get their first token; then it goes on first (0: new requests never go first).")] = 0.5,
+    max_num_seqs: Annotated[int | None, typer.Option("--max-num-seqs", rich_help_panel=CAPACITY_PANEL, min=1, help="The most replies decoded together in one batch (default: every started reply, at most --max-queue + 1); 1 answers one request at a time.")] = None,
     allowed_local_media_path: Annotated[Path | None, typer.Option(
         "--allowed-local-media-path", rich_help_panel=MEDIA_PANEL, help="Folder that file:// URLs may read from (default: file:// refused).")] = None,
     allowed_media_domains: Annotated[str | None, typer.Option(
@@ -89,8 +90,8 @@ def serve_command(
         policy = MediaPolicy.from_options(allowed_local_media_path, allowed_media_domains, allowed_media_ip_ranges,
                                           max_media_bytes, fetch_timeout)
         engine = ChatEngine(model_dir, device=device, max_frames=max_frames, max_model_len=max_model_len,
-                            max_queue=max_queue, max_pause=max_pause, reuse=reuse, feature_entries=feature_entries,
-                            prefix_entries=prefix_entries, decode_timeout=decode_timeout, isolate=isolate,
+                            max_queue=max_queue, max_pause=max_pause, max_num_seqs=max_num_seqs, reuse=reuse,
+                            feature_entries=feature_entries, prefix_entries=prefix_entries, decode_timeout=decode_timeout, isolate=isolate,
                             served_model_name=served_model_name)
         overrides = parse_media_io_kwargs(media_io_kwargs)
         if overrides:

@@ -125,6 +125,8 @@ class ChatEngine:
                       most replies decoded in one batch, less one.
     max_pause:        seconds started replies may wait while new jobs get their first token; then
                       they take a whole decoding turn before them (module docstring).
+    max_num_seqs:     the most replies decoded together (vLLM's name; None: every started one); a
+                      new job waits in the queue while the batch is full. 1: one reply at a time.
     reuse:            keep visual features and KV prefixes across requests (False: recompute all).
     decode_timeout:   seconds allowed to decode one video; ``isolate`` decodes in a subprocess.
     """
@@ -140,6 +142,7 @@ class ChatEngine:
         max_model_len: int | None = None,
         max_queue: int = 16,
         max_pause: float = 0.5,
+        max_num_seqs: int | None = None,
         reuse: bool = True,
         feature_entries: int = 64,
         prefix_entries: int = 8,
@@ -152,13 +155,16 @@ class ChatEngine:
 
         from .metrics import ServerMetrics
 
-        if max_frames < 1 or max_queue < 0 or max_pause < 0 or (max_model_len is not None and max_model_len < 2):
-            raise ValueError("max_frames must be >= 1, max_queue >= 0, max_pause >= 0, max_model_len >= 2")
+        if (max_frames < 1 or max_queue < 0 or max_pause < 0 or (max_model_len is not None and max_model_len < 2)
+                or (max_num_seqs is not None and max_num_seqs < 1)):
+            raise ValueError("max_frames must be >= 1, max_queue >= 0, max_pause >= 0, max_model_len >= 2, "
+                             "max_num_seqs >= 1")
         self.model_dir = None if model_dir is None else os.fspath(model_dir)
         self.device, self.dtype = device, dtype
         self.default_sampling = sampling
         self.max_frames = max_frames
         self.max_pause = max_pause
+        self.max_num_seqs = max_num_seqs
         self._max_model_len = max_model_len
         self.reuse = reuse
         self.decode_timeout, self.isolate = decode_timeout, isolate
@@ -283,9 +289,10 @@ class ChatEngine:
         while True:
             if self._started:
                 starved = time.monotonic() - self._waiting_since >= self.max_pause
-                if self._queue.empty() or starved:
+                full = self.max_num_seqs is not None and len(self._started) >= self.max_num_seqs
+                if self._queue.empty() or starved or full:
                     try:
-                        self._decode_turn(yield_to_new=not starved)
+                        self._decode_turn(yield_to_new=not (starved or full))
                     except Exception:  # a bug must not stop the worker; the clients get a 500 without a traceback
                         import logging
 
