@@ -25,6 +25,7 @@ from kangaroo.video import load_video
 EXPECTED_TASKS = {
     "caption_short", "caption_detailed", "mcq_direction", "mcq_count", "mcq_order", "mcq_colour_change",
     "mcq_appear", "mcq_end", "open_qa", "multi_round", "grounding", "needle", "image_caption", "look",
+    "mcq_follow_up",
 }
 MCQ_TASKS = sorted(name for name in EXPECTED_TASKS if name.startswith("mcq_"))
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -88,7 +89,7 @@ def test_every_task_makes_a_valid_record_in_both_languages(language: str) -> Non
             if "options" in meta:
                 assert len(meta["options"]) == 4 and len(set(meta["options"])) == 4
                 assert meta["options"]["ABCD".index(meta["answer"])] == meta["answer_text"]
-                assert record["messages"][1]["content"] == meta["answer_text"]  # the text, no letter
+                assert record["messages"][-1]["content"] == meta["answer_text"]  # the text, no letter
 
 
 def test_mixed_language_picks_per_record() -> None:
@@ -135,7 +136,7 @@ def check_mcq(scene: Scene, built: Built) -> None:
     assert built.answer == "ABCD"[options.index(truth)]
     distractors = [o for o in options if o != truth]
     kind = meta["question_type"]
-    question = built.turns[0].question
+    question = built.turns[-1].question  # the last turn: a follow-up MCQ comes after a first exchange
     obj = scene.object(meta["objects"][0]) if meta["objects"] else None
     end = scene.frame_times()[-1]
     events = sorted(scene.events, key=lambda e: e.time)
@@ -368,6 +369,28 @@ def test_multi_round_alternates_roles_and_refers_back() -> None:
     assert roles == ["user", "assistant"] * (len(roles) // 2) and len(roles) >= 4
     assert record["meta"]["language"] == "mixed"
     assert isinstance(record["messages"][0]["content"], list) and isinstance(record["messages"][2]["content"], str)
+
+
+def test_a_follow_up_mcq_comes_after_a_first_exchange_from_another_family() -> None:
+    rng = random.Random(2)
+    openers, families = set(), set()
+    for _ in range(40):
+        scene, built, _ = sample_task_scene("mcq_follow_up", rng, "train", replace(SMALL, duration=6.0))
+        assert len(built.turns) == 2 and built.turns[1].refers_to is None
+        check_mcq(scene, built)  # the second turn's answer holds in the scene
+        assert built.extra["family"].startswith("mcq_") and built.extra["opener"] in ("caption_short", "open_qa", "look")
+        openers.add(built.extra["opener"])
+        families.add(built.extra["family"])
+    assert openers == {"caption_short", "open_qa", "look"} and len(families) == 6
+    switched = 0
+    for _ in range(40):
+        _, built, _ = sample_task_scene("mcq_follow_up", rng, "train", replace(MIXED, duration=6.0))
+        switched += built.turns[0].language != built.turns[1].language
+    assert 5 <= switched <= 35  # "mixed" draws each turn's language
+    record = generate("mcq_follow_up", None, 0, "train", "unused", world=MIXED, write=False)
+    assert [m["role"] for m in record["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert isinstance(record["messages"][0]["content"], list) and isinstance(record["messages"][2]["content"], str)
+    assert record["messages"][3]["content"] == record["meta"]["answer_text"]
 
 
 def test_detailed_caption_tells_every_event_with_its_time_and_the_knobs() -> None:

@@ -24,6 +24,7 @@ from . import (
     mcq_count,
     mcq_direction,
     mcq_end,
+    mcq_follow_up,
     mcq_order,
     multi_round,
     needle,
@@ -46,6 +47,7 @@ FAMILIES: tuple[Task, ...] = (
     needle.TASK,
     image_caption.TASK,
     look.TASK,
+    mcq_follow_up.TASK,
 )
 
 __all__ = ["FAMILIES", "Built", "Task", "Turn"]
