@@ -248,7 +248,7 @@ def test_a_world_align_stage_makes_the_visual_tokens_say_their_words_and_hands_t
     assert result.steps_run == 60 and (result.final_dir / "COMPLETE").is_file() and len(result.losses) == 60
     assert sum(result.losses[-5:]) < 0.5 * sum(result.losses[:5])  # the tokens moved toward their words
     report = json.loads((result.run_dir / "world_align.json").read_text(encoding="utf-8"))
-    assert set(report["held_out"]) == {"recall", "precision", "exact"} and report["frames"] == 16
+    assert set(report["held_out"]) == {"recall", "precision", "exact", "time"} and report["frames"] == 16
     from kangaroo.model.pretrained import load_pretrained
 
     trained, _ = load_pretrained(result.final_dir)

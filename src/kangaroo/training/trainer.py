@@ -457,7 +457,7 @@ def _train_world_align(recipe: Recipe, log: Callable[[str], None], started: floa
                       {"steps": steps, "clips_per_step": recipe.schedule.batch_size, "frames": frames,
                        "held_out": asdict(score), "losses": losses})
     log(f"{recipe.stage}: words read back from held-out clips' visual tokens: recall {score.recall:.1%}, "
-        f"precision {score.precision:.1%}, tokens exact {score.exact:.1%}")
+        f"precision {score.precision:.1%}, tokens exact {score.exact:.1%}, time word {score.time:.1%}")
     return _finish_world_stage(recipe, model, processor, losses, log, started)
 
 

@@ -12,7 +12,9 @@ clips of random scenes are rendered, and each visual token (one patchify cell: `
 
 plus, where the cell holds an object, where it is: the cell's column as a blend of "left" and
 "right" (all "left" in the first column, all "right" in the last) and its row as a blend of "up"
-and "down" (zero where the cell is background). A word's vector is the LLM's current input
+and "down" (zero where the cell is background); and in every cell, when it is: the digit of its
+whole second ("5" for a frame pair around 5.5 s; none from 10 s on), the token a question or an
+answer writes for that second ("at 5.52 seconds"). A word's vector is the LLM's current input
 embedding of that word (the mean over its tokens). Cells with an object weigh `OBJECT_WEIGHT`
 times more.
 `alignment_score` decodes each token back into words (its projection on every word vector) and
@@ -41,7 +43,8 @@ from .world_vision import train_world_steps
 
 OBJECT_WORDS: tuple[str, ...] = (*COLOUR_CLASSES[1:], *SHAPE_CLASSES[1:])  # what a cell shows
 PLACE_WORDS: tuple[str, ...] = ("left", "right", "up", "down")  # where it is (column, row blends)
-WORDS: tuple[str, ...] = (*OBJECT_WORDS, *PLACE_WORDS)  # a target is a weighted sum of these words' vectors
+TIME_WORDS: tuple[str, ...] = tuple(str(second) for second in range(10))  # when it is: the whole second
+WORDS: tuple[str, ...] = (*OBJECT_WORDS, *PLACE_WORDS, *TIME_WORDS)  # a target is a weighted sum of these words' vectors
 WORD_SCALE = 4.0  # a token showing one object is this many times its word's embedding
 OBJECT_WEIGHT = 5.0  # cells with an object weigh this much more than background cells
 PRESENT = 0.5  # a decoded word is present when the token's projection on it exceeds this share of WORD_SCALE
@@ -49,13 +52,15 @@ PRESENT = 0.5  # a decoded word is present when the token's projection on it exc
 
 @dataclass(frozen=True)
 class AlignmentScore:
-    """Words decoded from visual tokens on held-out scenes: ``recall`` of the words present,
-    ``precision`` of the words decoded, ``exact`` share of tokens decoded exactly (background
-    included)."""
+    """Words decoded from visual tokens on held-out scenes: ``recall`` of the colours and shapes
+    present, ``precision`` of those decoded, ``exact`` share of tokens whose colours and shapes are
+    decoded exactly (background included), ``time`` share of tokens whose likeliest time word is
+    their second."""
 
     recall: float
     precision: float
     exact: float
+    time: float
 
 
 @dataclass(frozen=True)
@@ -69,25 +74,29 @@ class WorldClip:
 
 
 def word_vectors(model, tokenizer) -> torch.Tensor:
-    """``(len(WORDS), D)``: each word's input embedding (with a leading space, the mean over its tokens)."""
+    """``(len(WORDS), D)``: each word's input embedding, the mean over its tokens (with a leading space;
+    a time word as its digit alone, as in " 5.52")."""
     table = model.get_input_embeddings().weight
     rows = []
     for word in WORDS:
-        ids = tokenizer(" " + word, add_special_tokens=False)["input_ids"]
+        ids = tokenizer(word if word in TIME_WORDS else " " + word, add_special_tokens=False)["input_ids"]
         rows.append(table[torch.tensor(ids, device=table.device)].mean(0))
     return torch.stack(rows)
 
 
-def cell_words(colours: np.ndarray, shapes: np.ndarray, kernel: tuple[int, int, int]) -> np.ndarray:
-    """Per-patch classes of ``T`` frames, ``(T, g, g)`` each (0 = none), to each patchify cell's word
-    weights ``(ceil(T / kt) * (g / kh) * (g / kw), len(WORDS))``: 1 for each colour and shape present,
-    and for a cell with an object its place (``left``/``right`` and ``up``/``down`` weights summing to
-    1 each). The last frame is repeated up to a multiple of ``kt``, as `SpatioTemporalPatchify` pads."""
+def cell_words(colours: np.ndarray, shapes: np.ndarray, times: np.ndarray, kernel: tuple[int, int, int]) -> np.ndarray:
+    """Per-patch classes of ``T`` frames, ``(T, g, g)`` each (0 = none), and the frames' times ``(T,)``
+    in seconds, to each patchify cell's word weights ``(ceil(T / kt) * (g / kh) * (g / kw), len(WORDS))``:
+    1 for each colour and shape present, for a cell with an object its place (``left``/``right`` and
+    ``up``/``down`` weights summing to 1 each), and 1 for the time word of the whole second of its
+    frames' mean time (every cell; none from 10 s on). The last frame is repeated up to a multiple
+    of ``kt``, as `SpatioTemporalPatchify` pads."""
     kt, kh, kw = kernel
     pad = -colours.shape[0] % kt
     if pad:
         colours = np.concatenate([colours, np.repeat(colours[-1:], pad, axis=0)])
         shapes = np.concatenate([shapes, np.repeat(shapes[-1:], pad, axis=0)])
+        times = np.concatenate([times, np.repeat(times[-1:], pad)])
     frames, grid, _ = colours.shape
     per_patch = np.zeros((frames, grid, grid, len(OBJECT_WORDS)), np.float32)  # (T, g, g, K_obj)
     n_colours = len(COLOUR_CLASSES) - 1
@@ -102,7 +111,12 @@ def cell_words(colours: np.ndarray, shapes: np.ndarray, kernel: tuple[int, int, 
     down = np.broadcast_to(((np.arange(rows) + 0.5) / rows)[None, :, None], present.shape[:3])
     place = np.stack([1 - across, across, 1 - down, down], axis=-1)  # (G, h', w', 4)
     place = place * (present.sum(-1, keepdims=True) > 0)  # background says nowhere
-    return np.concatenate([present, place], axis=-1).reshape(-1, len(WORDS)).astype(np.float32)
+    second = np.floor(times.reshape(-1, kt).mean(1)).astype(np.int64)  # (G,)
+    when = np.zeros((len(second), len(TIME_WORDS)), np.float32)  # (G, 10)
+    known = second < len(TIME_WORDS)
+    when[np.nonzero(known)[0], second[known]] = 1
+    when = np.broadcast_to(when[:, None, None, :], (*present.shape[:3], len(TIME_WORDS)))  # (G, h', w', 10)
+    return np.concatenate([present, place, when], axis=-1).reshape(-1, len(WORDS)).astype(np.float32)
 
 
 def world_clip(rng: np.random.Generator, processor, num_frames: int, kernel: tuple[int, int, int],
@@ -117,7 +131,7 @@ def world_clip(rng: np.random.Generator, processor, num_frames: int, kernel: tup
     inside[top : top + round(size[1] * scale), left : left + round(size[0] * scale)] = True
     frames = np.stack([render_on_canvas(scene, float(t), canvas) for t in times])
     targets = [patch_targets(scene, float(t), canvas, patch) for t in times]
-    words = cell_words(np.stack([x.colour for x in targets]), np.stack([x.shape for x in targets]), kernel)
+    words = cell_words(np.stack([x.colour for x in targets]), np.stack([x.shape for x in targets]), times, kernel)
     pixels = processor.normalize_frames(frames).masked_fill_(~inside, 0.0)  # (T, 3, S, S)
     return WorldClip(pixels, torch.from_numpy(times).float(), torch.from_numpy(words))
 
@@ -145,12 +159,18 @@ def alignment_score(model, processor, vectors: torch.Tensor, *, clips: int = 24,
     with torch.no_grad():
         batch = [world_clip(rng, processor, num_frames, kernel, split="test") for _ in range(clips)]
         tokens = _tokens(model, batch).float()
-    objects = len(OBJECT_WORDS)
-    words = torch.cat([c.words for c in batch])[:, :objects] > 0  # (N, K_obj)
+    objects, first_time = len(OBJECT_WORDS), len(OBJECT_WORDS) + len(PLACE_WORDS)
+    all_words = torch.cat([c.words for c in batch])  # (N, K)
+    words = all_words[:, :objects] > 0  # (N, K_obj)
     said = tokens @ vectors[:objects].T / vectors[:objects].norm(dim=-1).pow(2) > PRESENT * WORD_SCALE
     hits = (said & words).sum().item()
+    when = all_words[:, first_time:]  # (N, 10)
+    timed = when.sum(-1) > 0
+    time_vectors = vectors[first_time:]
+    said_time = (tokens @ time_vectors.T / time_vectors.norm(dim=-1).pow(2)).argmax(-1)  # (N,)
+    time_right = (said_time == when.argmax(-1))[timed].float().mean() if timed.any() else torch.tensor(0.0)
     return AlignmentScore(recall=hits / max(1, int(words.sum())), precision=hits / max(1, int(said.sum())),
-                          exact=float((said == words).all(-1).float().mean()))
+                          exact=float((said == words).all(-1).float().mean()), time=float(time_right))
 
 
 def align_visual_tokens(model, processor, params: list[torch.nn.Parameter], *, steps: int, clips: int = 4,

@@ -12,6 +12,7 @@ from kangaroo.synth.supervision import COLOUR_CLASSES, SHAPE_CLASSES
 from kangaroo.training.world_align import (
     OBJECT_WORDS,
     PLACE_WORDS,
+    TIME_WORDS,
     WORDS,
     _loss,
     alignment_score,
@@ -29,24 +30,42 @@ def test_cell_words_name_the_colours_and_shapes_of_each_cell_and_where_it_is() -
     colours, shapes = np.zeros((3, 8, 8), np.int64), np.zeros((3, 8, 8), np.int64)
     colours[0, 0, 7], shapes[0, 0, 7] = COLOUR_CLASSES.index("green"), SHAPE_CLASSES.index("triangle")  # top right
     colours[2, 5, 1], shapes[2, 5, 1] = COLOUR_CLASSES.index("red"), SHAPE_CLASSES.index("circle")  # 3rd frame
-    cells = cell_words(colours, shapes, (2, 2, 2))
+    cells = cell_words(colours, shapes, np.array([0.5, 1.0, 1.5]), (2, 2, 2))
     assert cells.shape == (2 * 4 * 4, len(WORDS))  # 3 frames padded to 4: 2 groups of 4 x 4 cells
-    assert np.nonzero(cells.sum(-1))[0].tolist() == [3, 16 + 2 * 4]  # group 0 cell (0, 3); group 1 cell (2, 0)
+    objects = cells[:, : len(OBJECT_WORDS) + len(PLACE_WORDS)]
+    assert np.nonzero(objects.sum(-1))[0].tolist() == [3, 16 + 2 * 4]  # group 0 cell (0, 3); group 1 cell (2, 0)
     assert words_of(cells[3]) == {"green": 1.0, "triangle": 1.0, "left": 0.125, "right": 0.875, "up": 0.875,
-                                  "down": 0.125}
+                                  "down": 0.125, "0": 1.0}  # frames at 0.5 and 1.0 s: 0.75 s
     assert words_of(cells[24]) == {"red": 1.0, "circle": 1.0, "left": 0.875, "right": 0.125, "up": 0.375,
-                                   "down": 0.625}
+                                   "down": 0.625, "1": 1.0}  # 1.5 s and its repeat
 
 
 def test_two_objects_in_one_cell_are_both_said_and_a_repeated_last_frame_keeps_them() -> None:
     colours, shapes = np.zeros((1, 4, 4), np.int64), np.zeros((1, 4, 4), np.int64)
     colours[0, 0, 0], shapes[0, 0, 0] = 1, 1
     colours[0, 1, 1], shapes[0, 1, 1] = 2, 2
-    cells = cell_words(colours, shapes, (2, 2, 2))  # one frame: padded by itself
+    cells = cell_words(colours, shapes, np.array([7.9]), (2, 2, 2))  # one frame: padded by itself
     assert cells.shape == (4, len(WORDS))
     assert {w for w, v in words_of(cells[0]).items() if w in OBJECT_WORDS} == {
         COLOUR_CLASSES[1], COLOUR_CLASSES[2], SHAPE_CLASSES[1], SHAPE_CLASSES[2]}
-    assert not cells[1:].any()  # background cells say nothing, not even where
+    assert all(words_of(cell) == {"7": 1.0} for cell in cells[1:])  # background cells say only when
+
+
+def test_every_cell_says_its_whole_second_until_ten_seconds() -> None:
+    colours = shapes = np.zeros((6, 2, 2), np.int64)
+    cells = cell_words(colours, shapes, np.array([0.2, 0.9, 4.6, 5.3, 10.0, 10.5]), (2, 2, 2))
+    assert cells.shape == (3, len(WORDS))
+    assert [words_of(cell) for cell in cells] == [{"0": 1.0}, {"4": 1.0}, {}]  # 0.55 s, 4.95 s, 10.25 s: no word
+
+
+def test_time_words_are_the_digits_a_question_writes() -> None:
+    model, tokenizer = kangaroo_mini(seed=0), build_world_tokenizer()
+    vectors = word_vectors(model, tokenizer).detach()
+    table = model.get_input_embeddings().weight.detach()
+    digit = tokenizer(" at 5.52 seconds", add_special_tokens=False)["input_ids"][2]  # ' at', ' ', '5', ...
+    assert tokenizer.decode([digit]) == "5"
+    assert torch.equal(vectors[WORDS.index("5")], table[digit])
+    assert tuple("0123456789") == TIME_WORDS
 
 
 def test_the_loss_is_zero_exactly_at_the_targets_and_the_score_reads_them_back() -> None:
@@ -54,7 +73,7 @@ def test_the_loss_is_zero_exactly_at_the_targets_and_the_score_reads_them_back()
     tokenizer = build_world_tokenizer()
     vectors = word_vectors(model, tokenizer).detach()
     assert vectors.shape == (len(WORDS), model.config.text_config.hidden_size)
-    assert len(set(PLACE_WORDS) | set(OBJECT_WORDS)) == len(WORDS)
+    assert len(set(PLACE_WORDS) | set(OBJECT_WORDS) | set(TIME_WORDS)) == len(WORDS)
     rng = np.random.default_rng(0)
     processor = KangarooProcessor(tokenizer, model.config.layout)
     clip = world_clip(rng, processor, 16, tuple(model.patchify.kernel))
