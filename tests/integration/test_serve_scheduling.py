@@ -50,7 +50,7 @@ def job(video, question: str, max_tokens: int, events: Events) -> ChatJob:
 
 
 def test_a_started_reply_goes_on_while_new_requests_keep_coming(model_dir, video):
-    engine = ChatEngine(model_dir, max_queue=64, max_pause=0.05)
+    engine = ChatEngine(model_dir, max_queue=256, max_pause=0.05)
     engine.load()
     try:
         alone = Events()
@@ -60,7 +60,7 @@ def test_a_started_reply_goes_on_while_new_requests_keep_coming(model_dir, video
         long = Events()
         engine.submit(job(video, "Tell me everything.", 120, long))
         assert _wait_for(lambda: "first_token" in long.times)
-        shorts = [Events() for _ in range(60)]
+        shorts = [Events() for _ in range(200)]  # a stream that lasts several times the long reply
         for i, events in enumerate(shorts):
             engine.submit(job(video, f"Question {i}?", 2, events))
         assert all(events.done.wait(120) for events in shorts) and long.done.wait(120)
