@@ -201,6 +201,19 @@ def test_every_bundled_tiny_recipe_validates(tmp_path: Path) -> None:
         assert validate_recipe(recipe) == [], path
 
 
+@pytest.mark.parametrize("arm", ["true", "false"])
+def test_the_tpe_ablation_validates_in_both_arms(tmp_path: Path, arm: str) -> None:
+    out = tmp_path / "runs" / "ablations" / f"tpe_{arm}"  # the depth its from_stage expects
+    result = invoke("train", "--validate", REPO / "recipes" / "ablations" / "tpe" / "curriculum.yaml", "--out", out,
+                    f"model.temporal_embedding={arm}", "run.seed=2")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("ok ") == 2
+    recipe = load_recipe(REPO / "recipes" / "ablations" / "tpe" / "2_align.yaml", [f"model.temporal_embedding={arm}"],
+                         output_dir=out / "2_align")
+    assert recipe.model.temporal_embedding is (arm == "true")
+    assert recipe.from_stage_dir() == (tmp_path / "runs" / "bundled" / "1_world_vision").resolve()
+
+
 def _mixture(tmp_path: Path) -> Path:
     (tmp_path / "videos").mkdir()
     (tmp_path / "videos" / "a.mp4").write_bytes(b"not checked without decoding")
