@@ -466,6 +466,8 @@ class ChatEngine:
         from .batching import next_token
 
         options = generation.job.options
+        if generation.suppressed.device != logits.device:  # once per reply, not at every token
+            generation.suppressed = generation.suppressed.to(logits.device)
         return next_token(logits, generation.suppressed, options.temperature, options.top_p,
                           generation.generator)
 
